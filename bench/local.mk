@@ -1,0 +1,22 @@
+# bench/: benchmarks (never timed tests).  coroutine-bench is a script that
+# runs the benchmark program built against each POSIX backend.
+
+BENCH_CO_CFLAGS = $(AM_CFLAGS)
+bench_programs =
+if HAVE_ASM_BACKEND
+bench_programs += bench/coroutine-bench-asm
+bench_coroutine_bench_asm_SOURCES = bench/co-bench.c
+bench_coroutine_bench_asm_LDADD = libcoblock-with-asm.la $(COBLOCK_LIBS)
+endif
+if HAVE_UCONTEXT_BACKEND
+bench_programs += bench/coroutine-bench-ucontext
+bench_coroutine_bench_ucontext_SOURCES = bench/co-bench.c
+bench_coroutine_bench_ucontext_LDADD = libcoblock-with-ucontext.la $(COBLOCK_LIBS)
+endif
+if HAVE_SIGALTSTACK_BACKEND
+bench_programs += bench/coroutine-bench-sigaltstack
+bench_coroutine_bench_sigaltstack_SOURCES = bench/co-bench.c
+bench_coroutine_bench_sigaltstack_LDADD = libcoblock-with-sigaltstack.la $(COBLOCK_LIBS)
+endif
+noinst_PROGRAMS += $(bench_programs)
+dist_noinst_SCRIPTS += bench/coroutine-bench

@@ -1,0 +1,2 @@
+# block/: the block layer (drivers, generic I/O path, BlockBackend).
+BLOCK_SOURCES =

@@ -1,0 +1,1 @@
+# examples/: programs showing how an emulator embeds libcoblock.

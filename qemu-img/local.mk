@@ -1,0 +1,1 @@
+# qemu-img/: the qemu-img and qemu-io programs.

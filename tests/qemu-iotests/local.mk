@@ -1,0 +1,1 @@
+# tests/qemu-iotests/: golden-output regression tests.
