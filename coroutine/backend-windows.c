@@ -54,7 +54,12 @@ Coroutine *qemu_coroutine_leader(void)
         leader.fiber = ConvertThreadToFiberEx(NULL, FIBER_FLAG_FLOAT_SWITCH);
         if (!leader.fiber) {
             if (GetLastError() == ERROR_ALREADY_FIBER) {
+                /* mingw's GetCurrentFiber reads %gs:0x20 in a way GCC 12's
+                 * bounds checker misreads as an array overrun. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Warray-bounds"
                 leader.fiber = GetCurrentFiber();
+#pragma GCC diagnostic pop
             } else {
                 qemu_abort("ConvertThreadToFiber failed: error %lu",
                            GetLastError());

@@ -284,7 +284,7 @@ bool aio_poll(AioContext *ctx, bool blocking)
         qatomic_set(&ctx->notify_me, 0);
     }
     qatomic_set(&ctx->notified, false);
-    if (ret >= WAIT_OBJECT_0 && ret < WAIT_OBJECT_0 + count) {
+    if (ret < WAIT_OBJECT_0 + count) {   /* WAIT_OBJECT_0 is 0 */
         /* Dispatch the first signalled handle, then any others that are
          * signalled too (WaitForMultipleObjects reports only one). */
         first = ret - WAIT_OBJECT_0;

@@ -30,7 +30,10 @@ extern "C" {
 
 typedef struct Error Error;
 
-#if defined(__GNUC__)
+#if defined(__GNUC__) && defined(__MINGW32__)
+/* libcoblock formats with the C99 (mingw ANSI) printf. */
+#define COBLOCK_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#elif defined(__GNUC__)
 #define COBLOCK_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
 #define COBLOCK_PRINTF(a, b)

@@ -45,7 +45,7 @@
 #define QEMU_UNUSED __attribute__((unused))
 #define QEMU_WARN_UNUSED_RESULT __attribute__((warn_unused_result))
 #define QEMU_FALLTHROUGH __attribute__((fallthrough))
-#define QEMU_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define QEMU_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
 
 /* Thread-local storage.  The library is built position-independent, where
  * the default TLS model costs a __tls_get_addr call per access; the

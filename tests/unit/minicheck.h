@@ -56,7 +56,7 @@ extern char mc_msg[1024];
 int mc_in_coroutine(void);
 
 static inline void mc_fail(const char *file, int line, const char *fmt, ...)
-    __attribute__((noreturn, format(printf, 3, 4)));
+    __attribute__((noreturn, format(gnu_printf, 3, 4)));
 static inline void mc_fail(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
@@ -82,7 +82,8 @@ static inline void mc_fail(const char *file, int line, const char *fmt, ...)
 #define ck_abort_msg(...) mc_fail(__FILE__, __LINE__, __VA_ARGS__)
 #define ck_abort() mc_fail(__FILE__, __LINE__, "aborted")
 #define MC_CMP(type, fmt, a, op, b) do {                                   \
-        type _a = (a), _b = (b);                                           \
+        type _a = (a);                                                     \
+        type _b = (b);                                                     \
         if (!(_a op _b))                                                   \
             mc_fail(__FILE__, __LINE__, "Assertion '%s' failed: %s == " fmt \
                     ", %s == " fmt, #a " " #op " " #b, #a, _a, #b, _b);    \
@@ -169,6 +170,31 @@ static inline void srunner_add_suite(SRunner *sr, Suite *s)
 #define srunner_set_tap(sr, x) ((void)(sr), (void)(x))
 #define CK_NOFORK 0
 
+/* Run one test; returns 1 if it passed.  Kept apart so that no local of
+ * the loops below lives across the setjmp. */
+static __attribute__((noinline, unused)) int mc_run_one(TCase *tc, int j)
+{
+    volatile int passed = 0;
+
+    mc_in_test = 1;
+    if (setjmp(mc_jmp) == 0) {
+        if (tc->setup) {
+            tc->setup();
+        }
+        tc->tests[j].fn(0);
+        if (tc->teardown) {
+            tc->teardown();
+        }
+        printf("PASS %s/%s\n", tc->name, tc->tests[j].name);
+        passed = 1;
+    } else {
+        printf("FAIL %s/%s: %s\n", tc->name, tc->tests[j].name, mc_msg);
+    }
+    mc_in_test = 0;
+    fflush(stdout);
+    return passed;
+}
+
 static inline void srunner_run_all(SRunner *sr, int mode)
 {
     int i, j;
@@ -178,23 +204,11 @@ static inline void srunner_run_all(SRunner *sr, int mode)
         TCase *tc;
         for (tc = sr->suites[i]->first; tc; tc = tc->next) {
             for (j = 0; j < tc->ntests; j++) {
-                mc_in_test = 1;
-                if (setjmp(mc_jmp) == 0) {
-                    if (tc->setup) {
-                        tc->setup();
-                    }
-                    tc->tests[j].fn(0);
-                    if (tc->teardown) {
-                        tc->teardown();
-                    }
-                    printf("PASS %s/%s\n", tc->name, tc->tests[j].name);
+                if (mc_run_one(tc, j)) {
                     sr->passed++;
                 } else {
-                    printf("FAIL %s/%s: %s\n", tc->name, tc->tests[j].name, mc_msg);
                     sr->failed++;
                 }
-                mc_in_test = 0;
-                fflush(stdout);
             }
         }
     }
