@@ -11,9 +11,48 @@
  *   comutex      uncontended qemu_co_mutex_lock + unlock
  * Each figure is the best of several runs, to filter out noise from other
  * processes on a shared machine.
+ *
+ * For scale it also prints "floor/swap-pair": two bare stack switches (the
+ * inline switch of the asm backend between two noinline functions, with
+ * no bookkeeping at all) on the same machine in the same run.  Most of a
+ * switch's cost is branch misprediction, which varies a lot between CPUs.
  */
 #include "util/osdep.h"
 #include <coblock/aio.h>
+
+#if !defined(_WIN32) && (defined(__x86_64__) || defined(__aarch64__))
+#include "coroutine/switch-asm.h"
+#define HAVE_FLOOR 1
+
+static void *floor_main_sp, *floor_co_sp;
+
+static QEMU_NOINLINE void floor_to_co(void)
+{
+    coroutine_asm_swap(&floor_main_sp, floor_co_sp, 0, NULL);
+}
+
+static QEMU_NOINLINE void floor_to_main(void)
+{
+    coroutine_asm_swap(&floor_co_sp, floor_main_sp, 0, NULL);
+}
+
+void QEMU_NORETURN floor_entry(void);
+void QEMU_NORETURN floor_entry(void)
+{
+    for (;;) {
+        floor_to_main();
+    }
+}
+
+#if defined(__x86_64__)
+__asm__(".text\n.p2align 4\nfloor_start:\n    andq $-16, %rsp\n    call floor_entry\n    ud2\n");
+#else
+__asm__(".text\n.p2align 4\nfloor_start:\n    bl floor_entry\n    brk #0\n");
+#endif
+extern void floor_start(void);
+
+static double bench_floor(long iters);
+#endif
 
 #define RUNS 7
 
@@ -134,6 +173,27 @@ static double bench_comutex(long iters)
     return mb.ns;
 }
 
+#ifdef HAVE_FLOOR
+static double bench_floor(long iters)
+{
+    static char *stack;
+    double t0, t1;
+    long i;
+
+    if (!stack) {
+        stack = qemu_memalign(64, 65536);
+        floor_co_sp = coroutine_asm_initial_sp(stack + 65536, floor_start);
+        floor_to_co();
+    }
+    t0 = now_ns();
+    for (i = 0; i < iters; i++) {
+        floor_to_co();
+    }
+    t1 = now_ns();
+    return (t1 - t0) / iters;
+}
+#endif
+
 static void report(const char *name, double (*fn)(long), long iters)
 {
     double best = 1e30;
@@ -146,7 +206,9 @@ static void report(const char *name, double (*fn)(long), long iters)
             best = v;
         }
     }
-    printf("%s/%s: %.1f ns/op\n", qemu_coroutine_backend(), name, best);
+    printf("%s/%s: %.1f ns/op\n",
+           strcmp(name, "swap-pair") ? qemu_coroutine_backend() : "floor",
+           name, best);
     fflush(stdout);
 }
 
@@ -163,6 +225,11 @@ int main(int argc, char **argv)
     }
     /* Make sure the default context exists so enters are on a loop thread. */
     qemu_get_aio_context();
+#ifdef HAVE_FLOOR
+    if (!strcmp(qemu_coroutine_backend(), "asm")) {
+        report("swap-pair", bench_floor, 2000000 * scale);
+    }
+#endif
     report("enter-yield", bench_enter_yield, 2000000 * scale);
     report("lifecycle", bench_lifecycle, 1000000 * scale);
     report("nesting", bench_nesting, 1000000 * scale);

@@ -212,12 +212,33 @@ static inline CoroutineAction coroutine_switch_into(Coroutine *self,
     return coroutine_switch(self, to, COROUTINE_ENTER);
 }
 
+/* Slow part of enter: run the wake-ups queued while coroutines ran, one
+ * after the other (never nested), until none is left. */
+static QEMU_NOINLINE void coroutine_run_wakeups(Coroutine *self, Coroutine *co)
+{
+    QSIMPLEQ_HEAD(, Coroutine) pending;
+    Coroutine *to;
+
+    QSIMPLEQ_INIT(&pending);
+    QSIMPLEQ_CONCAT(&pending, &co->co_queue_wakeup);
+    while ((to = QSIMPLEQ_FIRST(&pending)) != NULL) {
+        CoroutineAction ret;
+
+        QSIMPLEQ_REMOVE_HEAD(&pending, co_queue_next);
+        to->scheduled = NULL;
+        ret = coroutine_switch_into(self, to);
+        QSIMPLEQ_CONCAT(&pending, &to->co_queue_wakeup);
+        if (ret == COROUTINE_TERMINATE) {
+            coroutine_release(to);
+        }
+    }
+}
+
 void qemu_coroutine_enter(Coroutine *co, void *opaque)
 {
     Coroutine *cur = get_current();
     Coroutine *self = cur ? cur : get_leader();
-    QSIMPLEQ_HEAD(, Coroutine) pending;
-    Coroutine *to = co;
+    CoroutineAction ret;
 
     if (!co->entered) {
         co->entry_arg = opaque;
@@ -226,26 +247,15 @@ void qemu_coroutine_enter(Coroutine *co, void *opaque)
                    "must pass a NULL opaque");
     }
 
-    QSIMPLEQ_INIT(&pending);
-    for (;;) {
-        CoroutineAction ret = coroutine_switch_into(self, to);
+    ret = coroutine_switch_into(self, co);
 
-        /* Back here: @to yielded or terminated (and reset `current`).
-         * Queue the wake-ups it asked for while it ran; they run before
-         * we return. */
-        QSIMPLEQ_CONCAT(&pending, &to->co_queue_wakeup);
-        if (ret == COROUTINE_TERMINATE) {
-            coroutine_release(to);
-        } else if (unlikely(ret != COROUTINE_YIELD)) {
-            qemu_abort("coroutine switch returned bad action %d", ret);
-        }
-
-        to = QSIMPLEQ_FIRST(&pending);
-        if (!to) {
-            break;
-        }
-        QSIMPLEQ_REMOVE_HEAD(&pending, co_queue_next);
-        to->scheduled = NULL;
+    /* Back here: @co yielded or terminated (and reset `current`).  The
+     * wake-ups it asked for while it ran are run before we return. */
+    if (unlikely(!QSIMPLEQ_EMPTY(&co->co_queue_wakeup))) {
+        coroutine_run_wakeups(self, co);
+    }
+    if (ret == COROUTINE_TERMINATE) {
+        coroutine_release(co);
     }
 }
 

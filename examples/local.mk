@@ -1,1 +1,5 @@
-# examples/: programs showing how an emulator embeds libcoblock.
+# examples/: programs showing how an emulator embeds libcoblock.  They use
+# the public headers only.
+noinst_PROGRAMS += examples/loop-demo
+examples_loop_demo_SOURCES = examples/loop-demo.c
+examples_loop_demo_LDADD = $(COBLOCK_INTERNAL)

@@ -1,0 +1,84 @@
+#!/bin/sh
+# The whole test suite, as CI runs it, on a fresh Debian machine:
+# installs what is missing, builds, and runs
+#   1. make check (unit tests, header and export checks, iotests quick group)
+#   2. make check-valgrind (unit tests under valgrind memcheck)
+#   3. make check in an ASan+UBSan build
+#   4. the mingw-w64 build's tests under wine64
+#   5. make distcheck
+# and ends with one line "N passed, N failed" over every test it ran.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+"$top/scripts/setup-deps.sh" || exit 1
+
+passed=0
+failed=0
+failures=""
+
+# Add up the automake test-suite summaries of a build directory.
+count() {
+    stage="$1" log="$2"
+    if [ ! -f "$log" ]; then
+        failed=$((failed + 1))
+        failures="$failures\n  $stage: no test log (build or harness failed)"
+        return
+    fi
+    p=$(sed -n 's/^# PASS: *//p' "$log" | head -n 1)
+    x=$(sed -n 's/^# XFAIL: *//p' "$log" | head -n 1)
+    f=$(sed -n 's/^# FAIL: *//p' "$log" | head -n 1)
+    xp=$(sed -n 's/^# XPASS: *//p' "$log" | head -n 1)
+    e=$(sed -n 's/^# ERROR: *//p' "$log" | head -n 1)
+    p=$((${p:-0} + ${x:-0}))
+    f=$((${f:-0} + ${xp:-0} + ${e:-0}))
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "== $stage: $p passed, $f failed"
+    if [ "$f" -gt 0 ]; then
+        failures="$failures\n  $stage:"
+        for t in $(grep -E '^(FAIL|XPASS|ERROR): ' "$log" | sed 's/^[A-Z]*: //'); do
+            failures="$failures $t"
+        done
+    fi
+}
+
+stage() {
+    name="$1" dir="$2" target="$3"; shift 3
+    echo "== $name: building in $dir"
+    if ! "$top/scripts/build.sh" "$dir" "$@"; then
+        failed=$((failed + 1))
+        failures="$failures\n  $name: build failed"
+        return
+    fi
+    rm -f "$dir/test-suite.log"
+    echo "== $name: make $target"
+    (cd "$dir" && make -j"$(nproc)" $target > "$target.out" 2>&1)
+    # Show the failing tests' logs.
+    grep -E '^(FAIL|ERROR)' "$dir/$target.out" || true
+    for t in $(grep -E '^(FAIL|ERROR): ' "$dir/$target.out" | sed 's/^[A-Z]*: //'); do
+        echo "---- $t.log"
+        tail -n 40 "$dir/$t.log" 2>/dev/null
+    done
+    count "$name" "$dir/test-suite.log"
+}
+
+stage "check" _build check --enable-werror
+stage "check-valgrind" _build check-valgrind --enable-werror
+stage "asan+ubsan" _build-asan check --enable-werror --enable-sanitizers CC=clang
+stage "mingw+wine" _build-win check --enable-werror --host=x86_64-w64-mingw32
+
+echo "== distcheck"
+if (cd _build && make -j"$(nproc)" distcheck > distcheck.out 2>&1); then
+    passed=$((passed + 1))
+    echo "== distcheck: passed"
+else
+    failed=$((failed + 1))
+    failures="$failures\n  distcheck"
+    tail -n 40 _build/distcheck.out
+fi
+
+if [ "$failed" -gt 0 ]; then
+    printf "failures:$failures\n"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
