@@ -45,7 +45,12 @@
 #define QEMU_UNUSED __attribute__((unused))
 #define QEMU_WARN_UNUSED_RESULT __attribute__((warn_unused_result))
 #define QEMU_FALLTHROUGH __attribute__((fallthrough))
+#ifdef __MINGW32__
+/* mingw builds use its C99 printf (__USE_MINGW_ANSI_STDIO). */
 #define QEMU_PRINTF(a, b) __attribute__((format(gnu_printf, a, b)))
+#else
+#define QEMU_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#endif
 
 /* Thread-local storage.  The library is built position-independent, where
  * the default TLS model costs a __tls_get_addr call per access; the

@@ -56,7 +56,7 @@ extern char mc_msg[1024];
 int mc_in_coroutine(void);
 
 static inline void mc_fail(const char *file, int line, const char *fmt, ...)
-    __attribute__((noreturn, format(gnu_printf, 3, 4)));
+    __attribute__((noreturn, format(gnu_printf, 3, 4)));  /* mingw only */
 static inline void mc_fail(const char *file, int line, const char *fmt, ...)
 {
     va_list ap;
