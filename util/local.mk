@@ -4,7 +4,10 @@ noinst_LTLIBRARIES += libcoblock-common.la
 libcoblock_common_la_SOURCES = \
 	$(COROUTINE_CORE_SOURCES) \
 	util/async.c \
+	util/cutils.c \
 	util/error.c \
+	util/iov.c \
+	util/qdict.c \
 	util/osdep.c \
 	util/thread-pool.c \
 	$(BLOCK_SOURCES)
@@ -17,7 +20,7 @@ libcoblock_common_la_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS) $(ZLIB_CFLAGS) $(Z
 EXTRA_DIST += util/aio-win32.c util/thread-win32.c util/aio-posix.c util/thread-posix.c
 
 pkginclude_HEADERS += include/coblock/aio.h include/coblock/error.h \
-	include/coblock/thread-pool.h
+	include/coblock/thread-pool.h include/coblock/iov.h include/coblock/qdict.h
 noinst_HEADERS += include/util/aio-int.h include/util/atomic.h \
-	include/util/checked.h include/util/osdep.h include/util/queue.h \
+	include/util/checked.h include/util/cutils.h include/util/osdep.h include/util/queue.h \
 	include/util/thread.h
