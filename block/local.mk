@@ -1,2 +1,16 @@
 # block/: the block layer (drivers, generic I/O path, BlockBackend).
-BLOCK_SOURCES =
+BLOCK_SOURCES = block/drivers.c
+
+# The file protocol driver and its I/O engines (POSIX; the kernel engines
+# on Linux only).
+if OS_POSIX
+BLOCK_SOURCES += block/file-posix.c
+endif
+if CONFIG_LINUX_AIO
+BLOCK_SOURCES += block/linux-aio.c
+endif
+if CONFIG_LINUX_IO_URING
+BLOCK_SOURCES += block/io-uring.c
+endif
+EXTRA_DIST += block/file-posix.c block/linux-aio.c block/io-uring.c
+noinst_HEADERS += include/block/raw-aio.h
