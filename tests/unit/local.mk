@@ -21,8 +21,14 @@ tests_unit_test_aio_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_aio_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_aio_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 
-TESTS += tests/unit/test-coroutine tests/unit/test-aio
-VALGRIND_TESTS = tests/unit/test-coroutine tests/unit/test-aio
+check_PROGRAMS += tests/unit/test-block-io
+tests_unit_test_block_io_SOURCES = tests/unit/test-block-io.c
+tests_unit_test_block_io_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_block_io_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_block_io_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+
+TESTS += tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
+VALGRIND_TESTS = tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 
 # ... and against every other backend this host can build.
 if HAVE_ASM_BACKEND
