@@ -142,71 +142,6 @@ static int raw_run_blocking(ThreadPoolFunc *func, void *arg)
     return func(arg);
 }
 
-typedef struct RawRwWork {
-    int fd;
-    RawAioType type;
-    int64_t offset;
-    QEMUIOVector *qiov;
-} RawRwWork;
-
-/* preadv/pwritev until all is done, with the engines' short-transfer rule
- * (include/block/raw-aio.h). */
-static int raw_work_rw(void *opaque)
-{
-    RawRwWork *w = opaque;
-    QEMUIOVector rest;
-    bool has_rest = false;
-    size_t done = 0;
-    int ret;
-
-    for (;;) {
-        struct iovec *iov = w->qiov->iov;
-        int niov = w->qiov->niov;
-        ssize_t n;
-
-        if (done) {
-            if (has_rest) {
-                qemu_iovec_destroy(&rest);
-            }
-            qemu_iovec_init_slice(&rest, w->qiov, done, w->qiov->size - done);
-            has_rest = true;
-            iov = rest.iov;
-            niov = rest.niov;
-        }
-        if (w->type == RAW_AIO_READ) {
-            n = niov == 1 ? pread(w->fd, iov[0].iov_base, iov[0].iov_len,
-                                  w->offset + (int64_t)done)
-                          : preadv(w->fd, iov, niov, w->offset + (int64_t)done);
-        } else {
-            n = niov == 1 ? pwrite(w->fd, iov[0].iov_base, iov[0].iov_len,
-                                   w->offset + (int64_t)done)
-                          : pwritev(w->fd, iov, niov, w->offset + (int64_t)done);
-        }
-        if (raw_aio_account(w->type, w->qiov, &done, n < 0 ? -errno : n, &ret)) {
-            break;
-        }
-    }
-    if (has_rest) {
-        qemu_iovec_destroy(&rest);
-    }
-    return ret;
-}
-
-static int raw_work_flush(void *opaque)
-{
-    int fd = *(int *)opaque;
-    int ret;
-
-    do {
-#ifdef HAVE_FDATASYNC
-        ret = fdatasync(fd);
-#else
-        ret = fsync(fd);
-#endif
-    } while (ret < 0 && errno == EINTR);
-    return ret < 0 ? -errno : 0;
-}
-
 static int raw_fstat_size(int fd, int64_t *size)
 {
     struct stat st;
@@ -1103,6 +1038,9 @@ static void raw_refresh_limits(BlockDriverState *bs, Error **errp)
     BDRVRawState *s = bs->opaque;
     size_t page = qemu_real_host_page_size();
 
+    if (!s->filename) {
+        return;             /* not open (yet) */
+    }
     bs->bl.request_alignment = s->request_align;
     bs->bl.min_mem_alignment = s->buf_align;
     bs->bl.opt_mem_alignment = MAX(s->buf_align, page);
@@ -1162,12 +1100,9 @@ static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
         return luring_co_submit(s->luring, s->fd, offset, qiov, type,
                                 s->aio_max_batch);
 #endif
-    default: {
-        RawRwWork w = { .fd = s->fd, .type = type, .offset = offset, .qiov = qiov };
-
-        return thread_pool_submit_co(
-            aio_get_thread_pool(qemu_get_current_aio_context()), raw_work_rw, &w);
-    }
+    default:
+        return raw_threads_co_submit(qemu_get_current_aio_context(), s->fd,
+                                     offset, qiov, type);
     }
 }
 
@@ -1237,15 +1172,18 @@ static int coroutine_fn raw_co_flush(BlockDriverState *bs)
         return -EIO;
     }
     raw_refresh_engine(s);
-#ifdef CONFIG_LINUX_IO_URING
-    if (s->engine == RAW_ENGINE_IO_URING) {
+    {
         QEMUIOVector none = { 0 };
 
-        ret = luring_co_submit(s->luring, s->fd, 0, &none, RAW_AIO_FLUSH, 0);
-    } else
+#ifdef CONFIG_LINUX_IO_URING
+        if (s->engine == RAW_ENGINE_IO_URING) {
+            ret = luring_co_submit(s->luring, s->fd, 0, &none, RAW_AIO_FLUSH, 0);
+        } else
 #endif
-    {
-        ret = raw_run_blocking(raw_work_flush, &s->fd);
+        {
+            ret = raw_threads_co_submit(qemu_get_current_aio_context(), s->fd,
+                                        0, &none, RAW_AIO_FLUSH);
+        }
     }
     if (ret < 0) {
         s->flush_error = ret;

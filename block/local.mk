@@ -1,10 +1,20 @@
 # block/: the block layer (drivers, generic I/O path, BlockBackend).
-BLOCK_SOURCES = block/drivers.c
+BLOCK_SOURCES = \
+	block/block.c \
+	block/block-backend.c \
+	block/drivers.c \
+	block/io.c \
+	block/null.c \
+	block/qemu-opts.c \
+	block/raw-format.c
+
+pkginclude_HEADERS += include/coblock/block.h
+noinst_HEADERS += include/block/block.h include/block/block_int.h
 
 # The file protocol driver and its I/O engines (POSIX; the kernel engines
 # on Linux only).
 if OS_POSIX
-BLOCK_SOURCES += block/file-posix.c
+BLOCK_SOURCES += block/file-posix.c block/raw-threads.c
 endif
 if CONFIG_LINUX_AIO
 BLOCK_SOURCES += block/linux-aio.c
@@ -12,5 +22,5 @@ endif
 if CONFIG_LINUX_IO_URING
 BLOCK_SOURCES += block/io-uring.c
 endif
-EXTRA_DIST += block/file-posix.c block/linux-aio.c block/io-uring.c
+EXTRA_DIST += block/file-posix.c block/raw-threads.c block/linux-aio.c block/io-uring.c
 noinst_HEADERS += include/block/raw-aio.h

@@ -124,6 +124,11 @@ static inline bool raw_aio_account(RawAioType type, QEMUIOVector *qiov,
     return false;
 }
 
+/* The thread-pool engine (block/raw-threads.c): blocking preadv, pwritev
+ * or fdatasync on a worker of @ctx's pool, same result rules. */
+int coroutine_fn raw_threads_co_submit(AioContext *ctx, int fd, int64_t offset,
+                                       QEMUIOVector *qiov, RawAioType type);
+
 #ifdef CONFIG_LINUX_AIO
 typedef struct LinuxAioState LinuxAioState;
 
