@@ -230,9 +230,12 @@ static void luring_submit_pending(LuringState *s)
             luring_block(s);
             return;
         }
-        if (QSIMPLEQ_EMPTY(&s->pending) ||
-            s->in_flight >= s->cq_entries) {
-            /* Done, or full until completions arrive. */
+        if (QSIMPLEQ_EMPTY(&s->pending)) {
+            return;
+        }
+        if (s->in_flight >= s->cq_entries) {
+            /* Full until completions arrive. */
+            s->stats.eagain++;
             return;
         }
     }
