@@ -100,3 +100,14 @@ tests_unit_test_aio_engines_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 TESTS += tests/unit/test-aio-engines
 VALGRIND_TESTS += tests/unit/test-aio-engines
 endif
+
+if OS_LINUX
+check_PROGRAMS += tests/unit/test-file-posix
+tests_unit_test_file_posix_SOURCES = tests/unit/test-file-posix.c
+tests_unit_test_file_posix_CPPFLAGS = $(UNIT_CPPFLAGS) \
+	-DQEMU_IMG_REF='"$(QEMU_IMG_REF)"' -DQEMU_IO_REF='"$(QEMU_IO_REF)"'
+tests_unit_test_file_posix_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_file_posix_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-file-posix
+VALGRIND_TESTS += tests/unit/test-file-posix
+endif
