@@ -187,11 +187,13 @@ static bool pick(int i)
 START_TEST(test_aligned)
 {
     size_t len = 64 * KiB;
-    uint8_t *w = qemu_memalign(4096, len), *r = qemu_memalign(4096, len);
-    uint8_t *d = qemu_xmalloc(len);
+    uint8_t *w, *r, *d;
     BlockBackend *blk;
 
     PICK_OR_SKIP();
+    w = qemu_memalign(4096, len);
+    r = qemu_memalign(4096, len);
+    d = qemu_xmalloc(len);
     make_file(path, 1 * MiB);
     blk = open_img(BDRV_O_RDWR);
     ck_assert_int_eq(blk_getlength(blk), 1 * MiB);
@@ -219,12 +221,15 @@ START_TEST(test_misaligned)
         { 12345, 65537, 7 }, { 0, 4096, 512 }, { 1048576 - 100, 100, 5 },
     };
     size_t size = 1 * MiB;
-    uint8_t *model = qemu_xmalloc0(size), *disk = qemu_xmalloc(size);
-    uint8_t *raw = qemu_xmalloc(70 * KiB + 16), *back = qemu_xmalloc(70 * KiB + 16);
+    uint8_t *model, *disk, *raw, *back;
     BlockBackend *blk;
     size_t i;
 
     PICK_OR_SKIP();
+    model = qemu_xmalloc0(size);
+    disk = qemu_xmalloc(size);
+    raw = qemu_xmalloc(70 * KiB + 16);
+    back = qemu_xmalloc(70 * KiB + 16);
     make_file(path, (int64_t)size);
     blk = open_img(BDRV_O_RDWR);
     for (i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -297,10 +302,12 @@ END_TEST
 START_TEST(test_large)
 {
     size_t len = 40 * MiB;
-    uint8_t *w = qemu_xmalloc(len + 1), *r = qemu_xmalloc(len);
+    uint8_t *w, *r;
     BlockBackend *blk;
 
     PICK_OR_SKIP();
+    w = qemu_xmalloc(len + 1);
+    r = qemu_xmalloc(len);
     make_file(path, 64 * MiB);
     blk = open_img(BDRV_O_RDWR);
     fill(w + 1, len, 2);
@@ -318,12 +325,14 @@ END_TEST
  * end; the raw node above it has a fixed size. */
 START_TEST(test_past_eof)
 {
-    uint8_t *buf = qemu_memalign(4096, 64 * KiB), *zero = qemu_xmalloc0(64 * KiB);
-    uint8_t *data = qemu_xmalloc(64 * KiB);
+    uint8_t *buf, *zero, *data;
     BlockBackend *blk;
     BdrvChild *file;
 
     PICK_OR_SKIP();
+    buf = qemu_memalign(4096, 64 * KiB);
+    zero = qemu_xmalloc0(64 * KiB);
+    data = qemu_xmalloc(64 * KiB);
     make_file(path, 0);
     {
         int fd = open(path, O_WRONLY);
@@ -400,11 +409,13 @@ START_TEST(test_concurrent)
 {
     enum { N = 64, BLK = 12288 };
     static AioJob jobs[N];
-    uint8_t *expect = qemu_xmalloc(BLK), *disk = qemu_xmalloc(BLK);
+    uint8_t *expect, *disk;
     BlockBackend *blk;
     int i;
 
     PICK_OR_SKIP();
+    expect = qemu_xmalloc(BLK);
+    disk = qemu_xmalloc(BLK);
     make_file(path, 4 * MiB);
     blk = open_img(BDRV_O_RDWR);
     for (i = 0; i < N; i++) {
@@ -460,13 +471,15 @@ static int status_at(BlockDriverState *bs, int64_t offset, int64_t bytes,
 START_TEST(test_zero_discard_status)
 {
     size_t len = 1 * MiB;
-    uint8_t *buf = qemu_xmalloc(len), *zero = qemu_xmalloc0(len);
+    uint8_t *buf, *zero;
     BlockBackend *blk;
     BlockDriverState *fbs;
     int64_t pnum, blocks;
     int ret;
 
     PICK_OR_SKIP();
+    buf = qemu_xmalloc(len);
+    zero = qemu_xmalloc0(len);
     make_file(path, 4 * MiB);
     blk = open_img(BDRV_O_RDWR | BDRV_O_UNMAP);
     fbs = file_child(blk)->bs;
@@ -543,11 +556,13 @@ static int file_truncate(BlockBackend *blk, int64_t size, bool exact,
 
 START_TEST(test_truncate)
 {
-    uint8_t *buf = qemu_xmalloc(64 * KiB), *zero = qemu_xmalloc0(64 * KiB);
+    uint8_t *buf, *zero;
     BlockBackend *blk;
     char msg[256];
 
     PICK_OR_SKIP();
+    buf = qemu_xmalloc(64 * KiB);
+    zero = qemu_xmalloc0(64 * KiB);
     make_file(path, 0);
     blk = open_img(BDRV_O_RDWR | BDRV_O_RESIZE);
 
@@ -812,7 +827,7 @@ static int odirect_child(const char *dir)
     int rc;
 
     if (unshare(CLONE_NEWNS) < 0 ||
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) < 0 ||
         mount("none", dir, "ramfs", 0, NULL) < 0) {
         return 77;
     }
@@ -906,7 +921,7 @@ START_TEST(test_odirect_tmpfs)
         }
     }
     if (blk) {
-        uint8_t buf[4096];
+        uint8_t buf[4096] = { 0 };
 
         /* Whatever the kernel allows, I/O must work. */
         ck_assert_int_eq(blk_pwrite(blk, 1, 4000, buf, 0), 0);
