@@ -708,7 +708,7 @@ static int raw_open_fd(const char *filename, int flags, mode_t mode,
     if (fd >= 0) {
         return fd;
     }
-    if (errno == EINVAL && (flags & O_DIRECT) && O_DIRECT) {
+    if (errno == EINVAL && (flags & O_DIRECT) != 0) {
         int fd2 = open(filename, flags & ~O_DIRECT, mode);
 
         if (fd2 >= 0) {
