@@ -64,6 +64,7 @@ struct LuringState {
     QEMUBH *submit_bh;
     QEMUTimer *retry_timer;
     bool blocked;
+    bool in_completion;         /* see linux-aio.c */
 
     RawAioStats stats;
 };
@@ -168,7 +169,9 @@ static void luring_completion_cb(void *opaque)
 {
     LuringState *s = opaque;
 
+    s->in_completion = true;
     luring_process_completions(s);
+    s->in_completion = false;
     if (!QSIMPLEQ_EMPTY(&s->pending) || s->sq_ready) {
         luring_submit_pending(s);
     }
@@ -284,7 +287,7 @@ int coroutine_fn luring_co_submit(LuringState *s, int fd, int64_t offset,
         /* Completions will submit it. */
     } else if (s->n_pending + s->sq_ready >= max_batch) {
         luring_submit_pending(s);
-    } else {
+    } else if (!s->in_completion) {
         qemu_bh_schedule(s->submit_bh);
     }
     if (req.ret == -EINPROGRESS) {

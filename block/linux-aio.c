@@ -93,6 +93,8 @@ struct LinuxAioState {
     QEMUBH *submit_bh;
     QEMUTimer *retry_timer;
     bool blocked;               /* the kernel said EAGAIN; wait for room */
+    bool in_completion;         /* the completion handler runs: it submits
+                                 * what is queued when it finishes */
 
     /* io_getevents fallback: fetched events not yet processed. */
     struct io_event events[LAIO_EVENT_CHUNK];
@@ -228,7 +230,9 @@ static void laio_completion_cb(void *opaque)
     if (read(s->efd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
         /* Cannot happen for an eventfd we own; reap anyway. */
     }
+    s->in_completion = true;
     laio_process_completions(s);
+    s->in_completion = false;
     if (!QSIMPLEQ_EMPTY(&s->pending)) {
         laio_submit_pending(s);
     }
@@ -336,7 +340,9 @@ int coroutine_fn laio_co_submit(LinuxAioState *s, int fd, int64_t offset,
         /* Completions will submit it. */
     } else if (s->n_pending >= max_batch) {
         laio_submit_pending(s);
-    } else {
+    } else if (!s->in_completion) {
+        /* (The completion handler submits when it has woken everyone,
+         * which spares a BH and the loop's wake-up.) */
         qemu_bh_schedule(s->submit_bh);
     }
     if (req.ret == -EINPROGRESS) {

@@ -470,6 +470,81 @@ START_TEST(test_batching)
 }
 END_TEST
 
+/* Coroutines that start their next request as soon as the previous one
+ * completes: the new requests are queued from inside the completion
+ * handler, which submits each wave in one call. */
+typedef struct Chain {
+    uint8_t *buf;
+    int index;
+    int ret;
+    bool done;
+} Chain;
+
+enum { CHAIN_CO = 32, CHAIN_LEN = 8, CHAIN_BLK = 4096 };
+
+static void coroutine_fn chain_entry(void *opaque)
+{
+    Chain *c = opaque;
+    int k;
+
+    c->ret = 0;
+    for (k = 0; k < CHAIN_LEN && c->ret == 0; k++) {
+        QEMUIOVector qiov;
+        int64_t block = (int64_t)(k * CHAIN_CO + c->index);
+
+        qemu_iovec_init_buf(&qiov, c->buf + k * CHAIN_BLK, CHAIN_BLK);
+        c->ret = eng_submit(fd, block * CHAIN_BLK, &qiov, RAW_AIO_READ, 0);
+    }
+    c->done = true;
+}
+
+START_TEST(test_chained)
+{
+    static Chain chains[CHAIN_CO];
+    uint8_t *data, *expect;
+    RawAioStats before, after;
+    int i, k, left;
+
+    SETUP_OR_SKIP();
+    data = abuf(CHAIN_CO * CHAIN_LEN * CHAIN_BLK);
+    expect = abuf(CHAIN_BLK);
+    fill(data, CHAIN_CO * CHAIN_LEN * CHAIN_BLK, 9);
+    disk_write(0, data, CHAIN_CO * CHAIN_LEN * CHAIN_BLK);
+    eng_stats(&before);
+    for (i = 0; i < CHAIN_CO; i++) {
+        chains[i] = (Chain) { .buf = abuf(CHAIN_LEN * CHAIN_BLK), .index = i };
+        aio_co_enter(ctx, qemu_coroutine_create(chain_entry), &chains[i]);
+    }
+    do {
+        for (left = 0, i = 0; i < CHAIN_CO; i++) {
+            left += !chains[i].done;
+        }
+        if (left) {
+            aio_poll(ctx, true);
+        }
+    } while (left);
+    eng_stats(&after);
+    for (i = 0; i < CHAIN_CO; i++) {
+        ck_assert_int_eq(chains[i].ret, 0);
+        for (k = 0; k < CHAIN_LEN; k++) {
+            memcpy(expect, data + (size_t)(k * CHAIN_CO + i) * CHAIN_BLK, CHAIN_BLK);
+            ck_assert_mem_eq(chains[i].buf + k * CHAIN_BLK, expect, CHAIN_BLK);
+        }
+        qemu_vfree(chains[i].buf);
+    }
+    if (engine != ENG_THREADS) {
+        ck_assert_uint_eq(after.requests - before.requests, CHAIN_CO * CHAIN_LEN);
+        /* At least as few calls as waves (completions may split a wave). */
+        ck_assert_msg(after.submit_calls - before.submit_calls <= CHAIN_CO * CHAIN_LEN / 4,
+                      "%" PRIu64 " submit calls for %d requests",
+                      after.submit_calls - before.submit_calls, CHAIN_CO * CHAIN_LEN);
+    }
+    qemu_vfree(data);
+    qemu_vfree(expect);
+    teardown_index();
+}
+END_TEST
+
 /* A tiny kernel ring and far more requests than it holds: requests wait
  * in the queue (Linux AIO: io_submit says -EAGAIN) and all complete. */
 START_TEST(test_ring_full)
@@ -671,6 +746,7 @@ static Suite *engines_suite(void)
     tcase_add_loop_test(tc, test_large, 0, n);
     tcase_add_loop_test(tc, test_concurrent, 0, n);
     tcase_add_loop_test(tc, test_batching, 0, n);
+    tcase_add_loop_test(tc, test_chained, 0, n);
     tcase_add_loop_test(tc, test_ring_full, 0, n);
     tcase_add_loop_test(tc, test_short_write, 0, n);
     tcase_add_loop_test(tc, test_flush, 0, n);
