@@ -307,7 +307,17 @@ LuringState *luring_new(AioContext *ctx, unsigned entries, Error **errp)
 
     s->ctx = ctx;
     QSIMPLEQ_INIT(&s->pending);
-    ret = io_uring_queue_init(entries ? entries : 1, &s->ring, 0);
+    /* Completions' task work need not interrupt us while we run: we
+     * enter the kernel often enough (kernels before 5.19 refuse the
+     * flag; then without it). */
+#ifdef IORING_SETUP_COOP_TASKRUN
+    ret = io_uring_queue_init(entries ? entries : 1, &s->ring,
+                              IORING_SETUP_COOP_TASKRUN);
+    if (ret == -EINVAL)
+#endif
+    {
+        ret = io_uring_queue_init(entries ? entries : 1, &s->ring, 0);
+    }
     if (ret < 0) {
         error_setg_errno(errp, -ret, "failed to init linux io_uring ring");
         free(s);

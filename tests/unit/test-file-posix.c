@@ -1123,6 +1123,118 @@ START_TEST(test_locking_against_qemu)
 }
 END_TEST
 
+/* ---- block devices ---- */
+
+static const char *find_losetup(void)
+{
+    static const char *const paths[] = { "/usr/sbin/losetup", "/sbin/losetup" };
+    size_t i;
+
+    if (geteuid() != 0) {
+        return NULL;
+    }
+    for (i = 0; i < ARRAY_SIZE(paths); i++) {
+        if (have_tool(paths[i])) {
+            return paths[i];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * A loop device with 4 KiB logical sectors over a file: the driver learns
+ * the alignment from the device, its length from BLKGETSIZE64, zeroes and
+ * discards go to the device, and it cannot be resized.  Skipped unless
+ * root can attach a loop device.
+ */
+/*
+ * A loop device with 4 KiB logical sectors over a file: the driver learns
+ * the alignment from the device, its length from BLKGETSIZE64, zeroes and
+ * discards go to the device, and it cannot be resized.  Skipped unless
+ * root can attach a loop device.  The device is detached as soon as we
+ * hold it open, which the kernel turns into "detach on last close", so
+ * that it goes away whatever becomes of the test.
+ */
+START_TEST(test_block_device)
+{
+    const char *losetup = find_losetup();
+    char backing[320], dev[64] = "", out[4096], msg[256];
+    uint8_t *buf, *back, *zero;
+    BlockBackend *blk;
+    BlockDriverState *fbs;
+    Error *err = NULL;
+    int rc;
+
+    PICK_OR_SKIP();
+    if (!losetup) {
+        return;
+    }
+    snprintf(backing, sizeof(backing), "%s/backing", tmpdir);
+    make_file(backing, 8 * MiB);
+    {
+        char *argv[] = { (char *)losetup, (char *)"-f", (char *)"--show",
+                         (char *)"-b", (char *)"4096", backing, NULL };
+
+        rc = run_prog(argv, out, sizeof(out));
+        if (rc != 0 || strncmp(out, "/dev/", 5)) {
+            printf("test_block_device: no loop device (%s), skipped\n", out);
+            return;
+        }
+        snprintf(dev, sizeof(dev), "%.*s", (int)strcspn(out, "\n"), out);
+    }
+    blk = open_img_opts(dev, BDRV_O_RDWR | BDRV_O_UNMAP, NULL, NULL, &err);
+    {
+        char *argv[] = { (char *)losetup, (char *)"-d", dev, NULL };
+
+        ck_assert_int_eq(run_prog(argv, out, sizeof(out)), 0);
+    }
+    ck_assert_msg(blk != NULL, "%s", err ? error_get_pretty(err) : "");
+    buf = qemu_xmalloc(64 * KiB);
+    back = qemu_xmalloc(64 * KiB);
+    zero = qemu_xmalloc0(64 * KiB);
+    fbs = file_child(blk)->bs;
+    ck_assert_int_eq(blk_getlength(blk), 8 * MiB);
+    if (direct) {
+        ck_assert_int_eq(fbs->bl.request_alignment, 4096);
+    }
+
+    /* A misaligned write: read-modify-write of whole device sectors. */
+    fill(buf, 64 * KiB, 50);
+    ck_assert_int_eq(blk_pwrite(blk, 1000, 10000, buf, 0), 0);
+    ck_assert_int_eq(blk_pread(blk, 1000, 10000, back, 0), 0);
+    ck_assert_mem_eq(back, buf, 10000);
+    ck_assert_int_eq(blk_flush(blk), 0);
+    snprintf(path, sizeof(path), "%s", backing);
+    disk_read(1000, back, 10000);
+    ck_assert_mem_eq(back, buf, 10000);
+    ck_assert_int_eq(blk_pread(blk, 0, 1000, back, 0), 0);
+    ck_assert_mem_eq(back, zero, 1000);
+
+    /* Zeroes and discard on the device. */
+    ck_assert_int_eq(blk_pwrite(blk, 64 * KiB, 64 * KiB, buf, 0), 0);
+    ck_assert_int_eq(blk_pwrite_zeroes(blk, 64 * KiB, 32 * KiB, 0), 0);
+    ck_assert_int_eq(blk_pwrite_zeroes(blk, 96 * KiB, 16 * KiB, BDRV_REQ_MAY_UNMAP), 0);
+    ck_assert_int_eq(blk_pread(blk, 64 * KiB, 64 * KiB, back, 0), 0);
+    ck_assert_mem_eq(back, zero, 48 * KiB);
+    ck_assert_mem_eq(back + 48 * KiB, buf + 48 * KiB, 16 * KiB);
+    ck_assert_int_eq(blk_pdiscard(blk, 112 * KiB, 16 * KiB), 0);
+
+    /* Devices keep their size. */
+    ck_assert_int_eq(file_truncate(blk, 16 * MiB, true, PREALLOC_MODE_OFF,
+                                   msg, sizeof(msg)), -ENOTSUP);
+    ck_assert_str_eq(msg, "Cannot resize device files");
+    ck_assert_int_eq(file_truncate(blk, 16 * MiB, false, PREALLOC_MODE_OFF,
+                                   msg, sizeof(msg)), -EINVAL);
+    ck_assert_str_eq(msg, "Cannot grow device files");
+    ck_assert_int_eq(file_truncate(blk, 8 * MiB, true, PREALLOC_MODE_OFF,
+                                   msg, sizeof(msg)), 0);
+    blk_unref(blk);
+    free(buf);
+    free(back);
+    free(zero);
+}
+END_TEST
+
 static Suite *file_suite(void)
 {
     Suite *s = suite_create("file-posix");
@@ -1141,6 +1253,7 @@ static Suite *file_suite(void)
     tcase_add_loop_test(tc, test_zero_discard_status, 0, n);
     tcase_add_loop_test(tc, test_truncate, 0, n);
     tcase_add_test(tc, test_flush_sticky);
+    tcase_add_loop_test(tc, test_block_device, 0, n);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("create");
