@@ -1099,6 +1099,9 @@ START_TEST(test_locking_against_qemu)
     blk = try_open(path, BDRV_O_FORCE_SHARE, NULL, msg, sizeof(msg));
     ck_assert_msg(blk != NULL, "%s", msg);
     blk_unref(blk);
+    /* Creating over it would destroy it: refused like qemu-img create. */
+    ck_assert_int_eq(our_create(path, "size=1048576", msg, sizeof(msg)), -EAGAIN);
+    ck_assert_str_eq(msg, "Failed to get \"write\" lock");
     kill(holder, SIGTERM);
     ck_assert_int_eq(waitpid(holder, &status, 0), holder);
 
