@@ -63,6 +63,10 @@ endif
 # public API.
 dist_noinst_SCRIPTS += tests/unit/check-headers.sh tests/unit/check-exports.sh
 TESTS += tests/unit/check-headers.sh
+if OS_POSIX
+dist_noinst_SCRIPTS += tests/unit/emulator-disk.sh
+TESTS += tests/unit/emulator-disk.sh
+endif
 if !OS_WINDOWS
 if HAVE_LD_VERSION_SCRIPT
 TESTS += tests/unit/check-exports.sh
