@@ -161,7 +161,8 @@ static void dump_buffer(const uint8_t *buf, int64_t offset, int64_t len)
         printf(" ");
         for (j = 0; j < n; j++) {
             uint8_t c = buf[i + j];
-            putchar(c >= 0x20 && c < 0x7f ? c : '.');
+            putchar((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                    (c >= 'A' && c <= 'Z') ? c : '.');
         }
         printf("\n");
     }
@@ -175,8 +176,13 @@ static void dump_buffer(const uint8_t *buf, int64_t offset, int64_t len)
 static int parse_number(const char *s, int64_t *value)
 {
     uint64_t v;
-    int ret = qemu_strtosz(s, NULL, &v);
+    bool hex_suffix;
+    int ret = tool_parse_size(s, &v, &hex_suffix);
 
+    if (hex_suffix) {
+        warn_report("Using a multiplier suffix on hex numbers is deprecated:"
+                    " %s", s);
+    }
     if (ret < 0) {
         return ret;
     }
@@ -1099,7 +1105,8 @@ static int truncate_f(BlockBackend *blk, int argc, char **argv)
             return usage_error(argv[0]);
         }
     }
-    if (g.optind != argc - 1) {
+    /* Words after the size are ignored. */
+    if (g.optind >= argc) {
         return usage_error(argv[0]);
     }
     if (get_number(argv[g.optind], &offset) < 0) {
@@ -1201,10 +1208,16 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
     Error *err = NULL;
     char buf[64];
 
+    int ret;
+
     printf("format name: %s\n", bdrv_get_format_name(bs));
     memset(&bdi, 0, sizeof(bdi));
-    if (bdrv_get_info(bs, &bdi) < 0) {
-        return 0;
+    ret = bdrv_get_info(bs, &bdi);
+    if (ret < 0) {
+        /* Without driver information, QEMU's qemu-io repeats the format
+         * line and fails; scripts see the same here. */
+        printf("format name: %s\n", bdrv_get_format_name(bs));
+        return ret;
     }
     format_size((double)bdi.cluster_size, buf, sizeof(buf));
     printf("cluster size: %s\n", buf);
@@ -1681,13 +1694,19 @@ static const CmdInfo *find_command(const char *name)
     return NULL;
 }
 
-static void print_oneline(const CmdInfo *ct)
+/* The synopsis line, under the name the user typed. */
+static void print_oneline_as(const CmdInfo *ct, const char *name)
 {
-    printf("%s ", ct->name);
+    printf("%s ", name);
     if (ct->args) {
         printf("%s ", ct->args);
     }
     printf("-- %s\n", ct->oneline);
+}
+
+static void print_oneline(const CmdInfo *ct)
+{
+    print_oneline_as(ct, ct->name);
 }
 
 static void print_usage(const CmdInfo *ct)
@@ -1714,7 +1733,7 @@ static int help_f(BlockBackend *blk, int argc, char **argv)
         printf("command %s not found\n", argv[1]);
         return -EINVAL;
     }
-    print_oneline(ct);
+    print_oneline_as(ct, argv[1]);
     if (ct->help) {
         fputs(ct->help, stdout);
     }

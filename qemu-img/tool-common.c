@@ -7,6 +7,8 @@
 #include "util/osdep.h"
 #include "qemu-img/tool-common.h"
 
+#include <ctype.h>
+
 void tool_getopt_init(ToolGetopt *g)
 {
     memset(g, 0, sizeof(*g));
@@ -246,4 +248,121 @@ int tool_getopt_long(ToolGetopt *g, int argc, char **argv,
         }
     }
     return c;
+}
+
+static int unit_shift(char c)
+{
+    switch (c) {
+    case 'b': case 'B': return 0;
+    case 'k': case 'K': return 10;
+    case 'm': case 'M': return 20;
+    case 'g': case 'G': return 30;
+    case 't': case 'T': return 40;
+    case 'p': case 'P': return 50;
+    case 'e': case 'E': return 60;
+    default: return -1;
+    }
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+int tool_parse_size(const char *str, uint64_t *value, bool *hex_suffix)
+{
+    const char *p = str;
+    uint64_t whole = 0, mul = 1, add = 0;
+    double fraction = 0;
+    bool hex = false, overflow = false;
+    int shift;
+
+    *hex_suffix = false;
+    while (isspace((unsigned char)*p)) {
+        p++;
+    }
+    if (*p == '+') {
+        p++;
+    }
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && hex_digit(p[2]) >= 0) {
+        hex = true;
+        for (p += 2; hex_digit(*p) >= 0; p++) {
+            if (whole >> 60) {
+                overflow = true;
+            }
+            whole = (whole << 4) | (uint64_t)hex_digit(*p);
+        }
+    } else {
+        if (!isdigit((unsigned char)*p)) {
+            return -EINVAL;
+        }
+        for (; isdigit((unsigned char)*p); p++) {
+            uint64_t d = (uint64_t)(*p - '0');
+            if (whole > (UINT64_MAX - d) / 10) {
+                overflow = true;
+            }
+            whole = whole * 10 + d;
+        }
+        if (*p == '.') {
+            /* The fraction: digits only (no exponent). */
+            const char *start = p;
+            char digits[64];
+            size_t n;
+
+            for (p++; isdigit((unsigned char)*p); p++) {
+                /* nothing */
+            }
+            n = (size_t)(p - start);
+            if (n >= sizeof(digits)) {
+                n = sizeof(digits) - 1;
+            }
+            memcpy(digits, start, n);
+            digits[n] = '\0';
+            fraction = n > 1 ? strtod(digits, NULL) : 0;
+            /* A fraction so long that it rounds to a whole unit counts
+             * for nothing. */
+            if (fraction >= 1.0) {
+                fraction = 0;
+            }
+        }
+    }
+    if (overflow) {
+        return -ERANGE;
+    }
+
+    shift = unit_shift(*p);
+    if (shift >= 0) {
+        mul = UINT64_C(1) << shift;
+        p++;
+        if (hex) {
+            *hex_suffix = true;
+        }
+    }
+    if (fraction != 0 && mul == 1) {
+        /* A fraction of a byte. */
+        return -EINVAL;
+    }
+    if (*p != '\0') {
+        return -EINVAL;
+    }
+    if (whole > UINT64_MAX / mul) {
+        return -ERANGE;
+    }
+    if (fraction != 0) {
+        add = (uint64_t)(fraction * (double)mul + 0.5);
+    }
+    if (whole * mul > UINT64_MAX - add) {
+        return -ERANGE;
+    }
+    *value = whole * mul + add;
+    return 0;
 }

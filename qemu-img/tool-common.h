@@ -82,4 +82,16 @@ static inline int tool_getopt(ToolGetopt *g, int argc, char **argv,
     return tool_getopt_long(g, argc, argv, shortopts, NULL, NULL);
 }
 
+/*
+ * Parse a byte count the way QEMU's tools do: a decimal number with an
+ * optional fraction ("1.5") and an optional unit suffix (b/B, k/K, m/M,
+ * g/G, t/T, p/P, e/E; powers of 1024), or a hexadecimal number ("0x200").
+ * A fraction needs a unit other than bytes and is rounded to the nearest
+ * byte.  Returns 0, -EINVAL for bad syntax or -ERANGE when the value does
+ * not fit in 64 bits.  *@hex_suffix is set when a hexadecimal number
+ * carries a unit suffix (accepted, but the tools warn about it), even if
+ * the parse then fails.
+ */
+int tool_parse_size(const char *str, uint64_t *value, bool *hex_suffix);
+
 #endif /* QEMU_IMG_TOOL_COMMON_H */
