@@ -1,2 +1,12 @@
 # block/: the block layer (drivers, generic I/O path, BlockBackend).
-BLOCK_SOURCES =
+BLOCK_SOURCES = \
+	block/block.c \
+	block/block-backend.c \
+	block/drivers.c \
+	block/io.c \
+	block/null.c \
+	block/qemu-opts.c \
+	block/raw-format.c
+
+pkginclude_HEADERS += include/coblock/block.h
+noinst_HEADERS += include/block/block.h include/block/block_int.h

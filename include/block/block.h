@@ -136,6 +136,11 @@ void bdrv_drain(BlockDriverState *bs);
 void bdrv_run_co(AioContext *ctx, CoroutineEntry *entry, void *opaque,
                  bool *done);
 
+/* blk_new_open without the "Could not open 'NAME': " prefix on errors
+ * (the tools add their own). */
+BlockBackend *blk_new_open_noprefix(const char *filename, QDict *options,
+                                    int flags, Error **errp);
+
 /* ---- image maintenance (used by qemu-img) ---- */
 int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
                              const char *backing_fmt, Error **errp);

@@ -313,6 +313,7 @@ struct BlockDriverState {
     int open_flags;
     bool read_only;
     bool force_share;
+    bool probed;                    /* the format was guessed, not given */
     uint64_t perm, shared_perm;     /* what this node holds / lets others do */
 
     char filename[4096];            /* as opened, for messages */
@@ -354,6 +355,11 @@ struct BlockDriverState {
 };
 
 /* ---- helpers for drivers ---- */
+
+/* True if probing @buf would pick a format other than raw (raw uses this
+ * to refuse writes that would turn a probed raw image into another
+ * format). */
+bool bdrv_probe_is_not_raw(const uint8_t *buf, int len, const char *filename);
 
 /* The first child of a filter or format that holds the data of @bs, for
  * block status and filename refresh. */

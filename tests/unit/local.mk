@@ -21,8 +21,14 @@ tests_unit_test_aio_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_aio_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_aio_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 
-TESTS += tests/unit/test-coroutine tests/unit/test-aio
-VALGRIND_TESTS = tests/unit/test-coroutine tests/unit/test-aio
+check_PROGRAMS += tests/unit/test-block-io
+tests_unit_test_block_io_SOURCES = tests/unit/test-block-io.c
+tests_unit_test_block_io_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_block_io_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_block_io_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+
+TESTS += tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
+VALGRIND_TESTS = tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 
 # ... and against every other backend this host can build.
 if HAVE_ASM_BACKEND
@@ -76,5 +82,10 @@ if CROSS_COMPILING
 LOG_COMPILER = $(abs_top_srcdir)/tests/wine-wrapper
 endif
 endif
-dist_noinst_SCRIPTS += tests/valgrind-wrapper tests/wine-wrapper
+# A Linux cross build (aarch64, say) runs its tests under qemu-user.
+if CROSS_LINUX
+LOG_COMPILER = $(abs_top_srcdir)/tests/qemu-user-wrapper
+TESTS_ENVIRONMENT += QEMU_USER='$(QEMU_USER)' QEMU_LD_PREFIX='$(QEMU_USER_PREFIX)'; export QEMU_USER QEMU_LD_PREFIX;
+endif
+dist_noinst_SCRIPTS += tests/valgrind-wrapper tests/wine-wrapper tests/qemu-user-wrapper
 EXTRA_DIST += tests/valgrind.supp

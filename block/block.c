@@ -1,0 +1,1145 @@
+/*
+ * coblock — the node graph: driver registry, opening, probing, options,
+ * backing chains, creation
+ *
+ * Copyright (C) 2026 The coblock authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Opening a node, in order:
+ *   1. "json:{...}" filenames become options; generic options (read-only,
+ *      cache.*, discard, detect-zeroes, force-share, node-name) become
+ *      open flags and node fields;
+ *   2. the driver: "driver" if given; a protocol when BDRV_O_PROTOCOL or
+ *      when the filename has a protocol prefix and no format is wanted;
+ *      otherwise the protocol node is opened first and the formats are
+ *      probed on its first bytes (raw when nothing else claims it);
+ *   3. a format gets its protocol child "file" (the probed node, or one
+ *      opened from the "file.*" options and the filename);
+ *   4. the driver's open consumes its options; whatever is left is an
+ *      error naming the first unknown option;
+ *   5. limits are refreshed, permissions applied (protocol nodes take
+ *      their image locks), and the backing chain is opened, read-only,
+ *      with loop detection and a depth bound.
+ */
+#include "util/osdep.h"
+#include "util/atomic.h"
+#include "util/cutils.h"
+#include "block/block_int.h"
+
+#include <sys/stat.h>
+
+/* How much of a file format probing reads. */
+#define BLOCK_PROBE_BUF_SIZE 2048
+
+/* ---- driver registry ---- */
+
+static BlockDriver *registered[32];
+static int nregistered;
+
+static const char *const required_all[] = { "open", "preadv" };
+
+int bdrv_register(const BlockDriver *drv, Error **errp)
+{
+    BlockDriver *copy;
+    int i;
+
+    if (!drv->format_name || !drv->format_name[0]) {
+        error_setg(errp, "block driver without a name");
+        return -EINVAL;
+    }
+    if (drv->api_version != BLOCK_DRIVER_API_VERSION) {
+        error_setg(errp, "block driver '%s' was built for driver API version %u, "
+                   "this library has version %u", drv->format_name,
+                   drv->api_version, BLOCK_DRIVER_API_VERSION);
+        return -EINVAL;
+    }
+    if (drv->struct_size == 0 || drv->struct_size > sizeof(BlockDriver)) {
+        error_setg(errp, "block driver '%s' has a driver structure of %zu bytes, "
+                   "this library knows %zu", drv->format_name,
+                   drv->struct_size, sizeof(BlockDriver));
+        return -EINVAL;
+    }
+    if (!drv->open) {
+        error_setg(errp, "block driver '%s' lacks required callback '%s'",
+                   drv->format_name, required_all[0]);
+        return -EINVAL;
+    }
+    if (!drv->preadv) {
+        error_setg(errp, "block driver '%s' lacks required callback '%s'",
+                   drv->format_name, required_all[1]);
+        return -EINVAL;
+    }
+    if (!drv->is_format && !drv->is_filter && !drv->getlength) {
+        error_setg(errp, "block driver '%s' lacks required callback '%s'",
+                   drv->format_name, "getlength");
+        return -EINVAL;
+    }
+    for (i = 0; i < nregistered; i++) {
+        if (!strcmp(registered[i]->format_name, drv->format_name)) {
+            error_setg(errp, "block driver '%s' is already registered",
+                       drv->format_name);
+            return -EEXIST;
+        }
+    }
+    if (nregistered == (int)ARRAY_SIZE(registered)) {
+        error_setg(errp, "too many block drivers");
+        return -ENOSPC;
+    }
+    /* Our own copy: fields a smaller (older) struct lacks read as zero. */
+    copy = qemu_xmalloc0(sizeof(*copy));
+    memcpy(copy, drv, drv->struct_size);
+    registered[nregistered++] = copy;
+    return 0;
+}
+
+extern const BlockDriver *const bdrv_builtin_drivers[];
+
+void bdrv_init(void)
+{
+    static int done;
+    int i;
+
+    if (qatomic_xchg(&done, 1)) {
+        return;
+    }
+    for (i = 0; bdrv_builtin_drivers[i]; i++) {
+        Error *err = NULL;
+        if (bdrv_register(bdrv_builtin_drivers[i], &err) < 0) {
+            /* A broken built-in driver is a bug of this build. */
+            qemu_abort("%s", error_get_pretty(err));
+        }
+    }
+}
+
+const BlockDriver *bdrv_find_format(const char *format_name)
+{
+    int i;
+
+    bdrv_init();
+    for (i = 0; i < nregistered; i++) {
+        if (!strcmp(registered[i]->format_name, format_name)) {
+            return registered[i];
+        }
+    }
+    return NULL;
+}
+
+const BlockDriver *bdrv_next_driver(const BlockDriver *prev)
+{
+    int i;
+
+    bdrv_init();
+    if (!prev) {
+        return nregistered ? registered[0] : NULL;
+    }
+    for (i = 0; i < nregistered - 1; i++) {
+        if (registered[i] == prev) {
+            return registered[i + 1];
+        }
+    }
+    return NULL;
+}
+
+static bool is_protocol_driver(const BlockDriver *drv)
+{
+    return !drv->is_format && !drv->is_filter;
+}
+
+/* "proto:..." with a known protocol prefix, else NULL.  A filename with
+ * a slash before the colon is a path, not a URI. */
+static const BlockDriver *find_protocol_prefix(const char *filename)
+{
+    const char *colon = strchr(filename, ':');
+    size_t len;
+    int i;
+
+    if (!colon) {
+        return NULL;
+    }
+#ifdef _WIN32
+    if (colon == filename + 1) {
+        return NULL;        /* drive letter */
+    }
+#endif
+    len = (size_t)(colon - filename);
+    if (memchr(filename, '/', len)) {
+        return NULL;
+    }
+    bdrv_init();
+    for (i = 0; i < nregistered; i++) {
+        const char *p = registered[i]->protocol_name;
+        if (p && strlen(p) == len && !strncmp(p, filename, len)) {
+            return registered[i];
+        }
+    }
+    return NULL;
+}
+
+const BlockDriver *bdrv_find_protocol(const char *filename, Error **errp)
+{
+    const BlockDriver *drv = filename ? find_protocol_prefix(filename) : NULL;
+    const char *colon;
+
+    if (drv) {
+        return drv;
+    }
+    colon = filename ? strchr(filename, ':') : NULL;
+    if (colon && !memchr(filename, '/', (size_t)(colon - filename))
+#ifdef _WIN32
+        && colon != filename + 1
+#endif
+        && strncmp(filename, "json:", 5)) {
+        error_setg(errp, "Unknown protocol '%.*s'", (int)(colon - filename),
+                   filename);
+        return NULL;
+    }
+    drv = bdrv_find_format("file");
+    if (!drv) {
+        error_setg(errp, "no 'file' protocol driver in this build");
+    }
+    return drv;
+}
+
+/* The format whose probe scores highest on @buf; raw scores 1, so there
+ * always is an answer when raw is built in. */
+static const BlockDriver *bdrv_probe_all(const uint8_t *buf, int len,
+                                         const char *filename)
+{
+    const BlockDriver *best = NULL;
+    int best_score = 0, i;
+
+    bdrv_init();
+    for (i = 0; i < nregistered; i++) {
+        const BlockDriver *drv = registered[i];
+        if (drv->probe) {
+            int score = drv->probe(buf, len, filename);
+            if (score > best_score) {
+                best_score = score;
+                best = drv;
+            }
+        }
+    }
+    return best;
+}
+
+/* Used by raw to refuse writes that would make sector 0 probe as another
+ * format. */
+bool bdrv_probe_is_not_raw(const uint8_t *buf, int len, const char *filename)
+{
+    const BlockDriver *drv = bdrv_probe_all(buf, len, filename);
+    return drv && strcmp(drv->format_name, "raw") != 0;
+}
+
+/* ---- option helpers ---- */
+
+char *bdrv_opt_take_str(QDict *options, const char *key)
+{
+    const char *v = qdict_get_try_str(options, key);
+    char *copy = v ? qemu_xstrdup(v) : NULL;
+
+    qdict_del(options, key);
+    return copy;
+}
+
+bool bdrv_opt_take_bool(QDict *options, const char *key, bool def, Error **errp)
+{
+    bool v = qdict_get_bool_opt(options, key, def, errp);
+    qdict_del(options, key);
+    return v;
+}
+
+uint64_t bdrv_opt_take_size(QDict *options, const char *key, uint64_t def,
+                            Error **errp)
+{
+    uint64_t v = qdict_get_size_opt(options, key, def, errp);
+    qdict_del(options, key);
+    return v;
+}
+
+int64_t bdrv_opt_take_int(QDict *options, const char *key, int64_t def,
+                          Error **errp)
+{
+    int64_t v = qdict_get_int_opt(options, key, def, errp);
+    qdict_del(options, key);
+    return v;
+}
+
+int bdrv_parse_cache_mode(const char *mode, int *flags, bool *writethrough)
+{
+    *flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
+    if (!strcmp(mode, "off") || !strcmp(mode, "none")) {
+        *writethrough = false;
+        *flags |= BDRV_O_NOCACHE;
+    } else if (!strcmp(mode, "directsync")) {
+        *writethrough = true;
+        *flags |= BDRV_O_NOCACHE;
+    } else if (!strcmp(mode, "writeback")) {
+        *writethrough = false;
+    } else if (!strcmp(mode, "unsafe")) {
+        *writethrough = false;
+        *flags |= BDRV_O_NO_FLUSH;
+    } else if (!strcmp(mode, "writethrough")) {
+        *writethrough = true;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int bdrv_parse_aio(const char *mode, int *flags)
+{
+    *flags &= ~(BDRV_O_NATIVE_AIO | BDRV_O_IO_URING);
+    if (!strcmp(mode, "threads")) {
+        /* the default */
+    } else if (!strcmp(mode, "native")) {
+        *flags |= BDRV_O_NATIVE_AIO;
+    } else if (!strcmp(mode, "io_uring")) {
+        *flags |= BDRV_O_IO_URING;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int bdrv_parse_discard_flags(const char *mode, int *flags)
+{
+    *flags &= ~BDRV_O_UNMAP;
+    if (!strcmp(mode, "off") || !strcmp(mode, "ignore")) {
+        /* nothing */
+    } else if (!strcmp(mode, "on") || !strcmp(mode, "unmap")) {
+        *flags |= BDRV_O_UNMAP;
+    } else {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Turn the generic options into flags and node fields; they are removed
+ * from @options.  Child options ("file.cache.direct") are inherited by
+ * the child only through its own flags. */
+static int parse_generic_options(QDict *options, int *flags,
+                                 BlockdevDetectZeroes *dz, char *node_name,
+                                 size_t node_name_len, Error **errp)
+{
+    Error *local_err = NULL;
+    const char *v;
+    bool b;
+
+    if (qdict_haskey(options, "read-only")) {
+        b = bdrv_opt_take_bool(options, "read-only", false, &local_err);
+        if (local_err) {
+            goto fail;
+        }
+        if (b) {
+            *flags &= ~BDRV_O_RDWR;
+        } else {
+            *flags |= BDRV_O_RDWR;
+        }
+    }
+    if (qdict_haskey(options, "auto-read-only")) {
+        bdrv_opt_take_bool(options, "auto-read-only", false, &local_err);
+        if (local_err) {
+            goto fail;
+        }
+    }
+    if (qdict_haskey(options, "force-share")) {
+        b = bdrv_opt_take_bool(options, "force-share", false, &local_err);
+        if (local_err) {
+            goto fail;
+        }
+        if (b) {
+            *flags |= BDRV_O_FORCE_SHARE;
+        } else {
+            *flags &= ~BDRV_O_FORCE_SHARE;
+        }
+    }
+    if (qdict_haskey(options, "cache.direct")) {
+        b = bdrv_opt_take_bool(options, "cache.direct", false, &local_err);
+        if (local_err) {
+            goto fail;
+        }
+        *flags = b ? (*flags | BDRV_O_NOCACHE) : (*flags & ~BDRV_O_NOCACHE);
+    }
+    if (qdict_haskey(options, "cache.no-flush")) {
+        b = bdrv_opt_take_bool(options, "cache.no-flush", false, &local_err);
+        if (local_err) {
+            goto fail;
+        }
+        *flags = b ? (*flags | BDRV_O_NO_FLUSH) : (*flags & ~BDRV_O_NO_FLUSH);
+    }
+    v = qdict_get_try_str(options, "discard");
+    if (v) {
+        if (bdrv_parse_discard_flags(v, flags) < 0) {
+            error_setg(errp, "Invalid discard option");
+            return -EINVAL;
+        }
+        qdict_del(options, "discard");
+    }
+    v = qdict_get_try_str(options, "detect-zeroes");
+    if (v) {
+        if (!strcmp(v, "off")) {
+            *dz = BLOCKDEV_DETECT_ZEROES_OFF;
+        } else if (!strcmp(v, "on")) {
+            *dz = BLOCKDEV_DETECT_ZEROES_ON;
+        } else if (!strcmp(v, "unmap")) {
+            *dz = BLOCKDEV_DETECT_ZEROES_UNMAP;
+        } else {
+            error_setg(errp, "Parameter 'detect-zeroes' does not accept value '%s'", v);
+            return -EINVAL;
+        }
+        qdict_del(options, "detect-zeroes");
+    }
+    v = qdict_get_try_str(options, "node-name");
+    if (v) {
+        snprintf(node_name, node_name_len, "%s", v);
+        qdict_del(options, "node-name");
+    }
+    return 0;
+
+fail:
+    error_propagate(errp, local_err);
+    return -EINVAL;
+}
+
+/* ---- nodes ---- */
+
+static BlockDriverState *bdrv_new(void)
+{
+    BlockDriverState *bs = qemu_xmalloc0(sizeof(*bs));
+
+    bs->refcnt = 1;
+    bs->total_bytes = -1;
+    bs->aio_context = qemu_get_current_aio_context();
+    if (!bs->aio_context) {
+        bs->aio_context = qemu_get_aio_context();
+    }
+    QLIST_INIT(&bs->children);
+    QLIST_INIT(&bs->tracked_requests);
+    qemu_co_queue_init(&bs->drain_queue);
+    qemu_co_queue_init(&bs->flush_queue);
+    return bs;
+}
+
+void bdrv_ref(BlockDriverState *bs)
+{
+    bs->refcnt++;
+}
+
+static void bdrv_close(BlockDriverState *bs)
+{
+    BdrvChild *child, *next;
+
+    if (bs->drv) {
+        bdrv_drain(bs);
+        if (bs->drv->close) {
+            bs->drv->close(bs);
+        }
+        bs->drv = NULL;
+    }
+    QLIST_FOREACH_SAFE(child, &bs->children, next, next) {
+        bdrv_unref_child(bs, child);
+    }
+    bs->file = NULL;
+    bs->backing = NULL;
+    free(bs->opaque);
+    bs->opaque = NULL;
+    qdict_unref(bs->options);
+    bs->options = NULL;
+    qdict_unref(bs->full_open_options);
+    bs->full_open_options = NULL;
+}
+
+void bdrv_unref(BlockDriverState *bs)
+{
+    if (!bs) {
+        return;
+    }
+    assert(bs->refcnt > 0);
+    if (--bs->refcnt == 0) {
+        bdrv_close(bs);
+        free(bs);
+    }
+}
+
+static BdrvChild *bdrv_attach_child(BlockDriverState *parent,
+                                    BlockDriverState *child_bs,
+                                    const char *name)
+{
+    BdrvChild *child = qemu_xmalloc0(sizeof(*child));
+
+    child->bs = child_bs;
+    child->parent = parent;
+    child->name = qemu_xstrdup(name);
+    QLIST_INSERT_HEAD(&parent->children, child, next);
+    return child;
+}
+
+void bdrv_unref_child(BlockDriverState *parent, BdrvChild *child)
+{
+    if (!child) {
+        return;
+    }
+    QLIST_REMOVE(child, next);
+    if (parent->file == child) {
+        parent->file = NULL;
+    }
+    if (parent->backing == child) {
+        parent->backing = NULL;
+    }
+    bdrv_unref(child->bs);
+    free(child->name);
+    free(child);
+}
+
+BlockDriverState *bdrv_filter_bs(BlockDriverState *bs)
+{
+    if (bs->drv && bs->drv->is_filter && bs->file) {
+        return bs->file->bs;
+    }
+    return NULL;
+}
+
+BlockDriverState *bdrv_backing_bs(BlockDriverState *bs)
+{
+    return bs->backing ? bs->backing->bs : NULL;
+}
+
+/* Permissions a node holds and lets others have (QEMU's bits, so the
+ * locks protocol drivers take interoperate with QEMU's).  A writer needs
+ * to read, write and resize, and lets others only read and write
+ * unchanged data; a reader needs consistent reads and forbids writes to
+ * the data under it; force-share asks for nothing exclusive. */
+static void bdrv_compute_perms(BlockDriverState *bs, uint64_t *perm,
+                               uint64_t *shared)
+{
+    if (bs->force_share) {
+        *perm = BLK_PERM_CONSISTENT_READ;
+        *shared = BLK_PERM_ALL;
+    } else if (!bs->read_only) {
+        *perm = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
+                BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE;
+        *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+    } else {
+        *perm = BLK_PERM_CONSISTENT_READ;
+        *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED |
+                  BLK_PERM_RESIZE;
+    }
+}
+
+static int bdrv_apply_perms(BlockDriverState *bs, Error **errp)
+{
+    uint64_t perm, shared;
+
+    bdrv_compute_perms(bs, &perm, &shared);
+    bs->perm = perm;
+    bs->shared_perm = shared;
+    if (bs->drv->set_perm) {
+        return bs->drv->set_perm(bs, perm, shared, errp);
+    }
+    return 0;
+}
+
+static void bdrv_refresh_limits(BlockDriverState *bs, Error **errp)
+{
+    memset(&bs->bl, 0, sizeof(bs->bl));
+    bs->bl.request_alignment = 1;
+    bs->bl.min_mem_alignment = 1;
+    bs->bl.opt_mem_alignment = 1;
+    bs->bl.max_iov = 1024;
+    if (bs->file) {
+        /* A format inherits its protocol's buffer needs. */
+        bs->bl.min_mem_alignment = bs->file->bs->bl.min_mem_alignment;
+        bs->bl.opt_mem_alignment = bs->file->bs->bl.opt_mem_alignment;
+        bs->bl.opt_transfer = bs->file->bs->bl.opt_transfer;
+        bs->bl.max_iov = bs->file->bs->bl.max_iov;
+    }
+    if (bs->drv->refresh_limits) {
+        bs->drv->refresh_limits(bs, errp);
+    }
+    if (!bs->bl.request_alignment || !is_power_of_2(bs->bl.request_alignment)) {
+        bs->bl.request_alignment = 1;
+    }
+}
+
+/* The files of a backing chain being opened, outermost first, for loop
+ * detection. */
+typedef struct OpenChain {
+    const struct OpenChain *parent;
+    uint64_t dev, ino;
+    bool have_id;
+    int depth;
+} OpenChain;
+
+static bool file_identity(const char *filename, uint64_t *dev, uint64_t *ino)
+{
+    struct stat st;
+
+    if (!filename || stat(filename, &st) != 0) {
+        return false;
+    }
+    *dev = (uint64_t)st.st_dev;
+    *ino = (uint64_t)st.st_ino;
+    return true;
+}
+
+static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
+                                           int flags, const OpenChain *chain,
+                                           Error **errp);
+
+/* Read the first bytes of @file and pick a format. */
+static const BlockDriver *probe_format(BlockDriverState *file,
+                                       const char *filename, Error **errp)
+{
+    uint8_t *buf;
+    int64_t len = bdrv_getlength(file);
+    BdrvChild tmp = { .bs = file };
+    const BlockDriver *drv;
+    int ret, n;
+
+    if (len < 0) {
+        error_setg_errno(errp, -len, "Could not determine image size");
+        return NULL;
+    }
+    n = (int)MIN(len, BLOCK_PROBE_BUF_SIZE);
+    buf = qemu_xmalloc0(BLOCK_PROBE_BUF_SIZE);
+    if (n > 0) {
+        ret = bdrv_pread(&tmp, 0, n, buf, 0);
+        if (ret < 0) {
+            free(buf);
+            error_setg_errno(errp, -ret, "Could not read image for determining its format");
+            return NULL;
+        }
+    }
+    drv = bdrv_probe_all(buf, n, filename);
+    free(buf);
+    if (!drv) {
+        error_setg(errp, "Could not determine image format: No compatible driver found");
+    }
+    return drv;
+}
+
+static void check_leftover_options(BlockDriverState *bs, QDict *options,
+                                   Error **errp)
+{
+    const QDictEntry *e = qdict_first(options);
+
+    if (!e) {
+        return;
+    }
+    if (is_protocol_driver(bs->drv)) {
+        error_setg(errp, "Block protocol '%s' doesn't support the option '%s'",
+                   bs->drv->format_name, qdict_entry_key(e));
+    } else {
+        error_setg(errp, "Block format '%s' does not support the option '%s'",
+                   bs->drv->format_name, qdict_entry_key(e));
+    }
+}
+
+static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
+                              int flags, const OpenChain *chain, Error **errp);
+
+static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
+                                           int flags, const OpenChain *chain,
+                                           Error **errp)
+{
+    BlockDriverState *bs = NULL, *file_bs = NULL;
+    const BlockDriver *drv = NULL;
+    QDict *file_opts = NULL, *backing_opts = NULL;
+    BlockdevDetectZeroes dz = BLOCKDEV_DETECT_ZEROES_OFF;
+    char node_name[64] = "";
+    char *driver_name = NULL, *json_filename = NULL;
+    bool probed = false, no_backing = false;
+    OpenChain link;
+    Error *local_err = NULL;
+    int ret;
+
+    bdrv_init();
+    if (!options) {
+        options = qdict_new();
+    }
+
+    /* 1. json: filenames and generic options */
+    if (filename && !strncmp(filename, "json:", 5)) {
+        QDict *json = qdict_parse_json(filename + 5, &local_err);
+        if (!json) {
+            error_propagate(errp, local_err);
+            error_prepend(errp, "Could not parse the JSON options: ");
+            goto fail;
+        }
+        qdict_join(options, json, false);
+        qdict_unref(json);
+        json_filename = qemu_xstrdup(filename);
+        filename = NULL;
+    }
+    if (!filename) {
+        filename = qdict_get_try_str(options, "filename");
+        /* Keep "filename" for the protocol driver, which consumes it. */
+    }
+    if (parse_generic_options(options, &flags, &dz, node_name,
+                              sizeof(node_name), errp) < 0) {
+        goto fail;
+    }
+    if (flags & BDRV_O_FORCE_SHARE) {
+        if (flags & BDRV_O_RDWR) {
+            error_setg(errp, "force-share=on can only be used with read-only images");
+            goto fail;
+        }
+    }
+    qdict_extract_subqdict(options, &file_opts, "file");
+    qdict_extract_subqdict(options, &backing_opts, "backing");
+    if (qdict_haskey(options, "backing")) {
+        if (qdict_get_type(options, "backing") == QTYPE_QNULL ||
+            !strcmp(qdict_get_try_str(options, "backing"), "")) {
+            no_backing = true;
+        } else {
+            /* A node reference: we have no named nodes to refer to. */
+            error_setg(errp, "Cannot reference an existing block device with "
+                       "additional options or a new filename");
+            goto fail;
+        }
+        qdict_del(options, "backing");
+    }
+    driver_name = bdrv_opt_take_str(options, "driver");
+
+    /* 2. which driver */
+    if (driver_name) {
+        drv = bdrv_find_format(driver_name);
+        if (!drv) {
+            error_setg(errp, "Unknown driver '%s'", driver_name);
+            goto fail;
+        }
+    } else if (flags & BDRV_O_PROTOCOL) {
+        drv = bdrv_find_protocol(filename, errp);
+        if (!drv) {
+            goto fail;
+        }
+    } else if (!filename && !qdict_size(file_opts)) {
+        error_setg(errp, "A block device must be specified for \"file\"");
+        goto fail;
+    }
+
+    bs = bdrv_new();
+    bs->open_flags = flags;
+    bs->read_only = !(flags & BDRV_O_RDWR);
+    bs->force_share = !!(flags & BDRV_O_FORCE_SHARE);
+    bs->detect_zeroes = dz;
+    snprintf(bs->node_name, sizeof(bs->node_name), "%s", node_name);
+    if (filename) {
+        snprintf(bs->filename, sizeof(bs->filename), "%s", filename);
+    } else if (json_filename) {
+        snprintf(bs->filename, sizeof(bs->filename), "%s", json_filename);
+    }
+
+    /* 3. a format needs its protocol child */
+    if (!drv || !is_protocol_driver(drv)) {
+        const char *file_filename = qdict_get_try_str(file_opts, "filename");
+        const char *child_name = filename;
+        QDict *child_opts = file_opts;
+
+        if (file_filename) {
+            child_name = NULL;  /* the options name the file */
+        }
+        file_opts = NULL;
+        file_bs = bdrv_open_inherit(child_name, child_opts,
+                                    (flags | BDRV_O_PROTOCOL) & ~BDRV_O_NO_BACKING,
+                                    NULL, errp);
+        if (!file_bs) {
+            goto fail;
+        }
+        if (!bs->filename[0]) {
+            snprintf(bs->filename, sizeof(bs->filename), "%s", file_bs->filename);
+        }
+        if (!drv) {
+            drv = probe_format(file_bs, bs->filename, errp);
+            if (!drv) {
+                goto fail;
+            }
+            probed = true;
+        }
+        bs->file = bdrv_attach_child(bs, file_bs, "file");
+        file_bs = NULL;
+    } else {
+        /* A protocol: the filename goes to the driver as an option. */
+        if (filename && !qdict_haskey(options, "filename")) {
+            if (drv->parse_filename && find_protocol_prefix(filename) == drv) {
+                drv->parse_filename(filename, options, &local_err);
+                if (local_err) {
+                    error_propagate(errp, local_err);
+                    goto fail;
+                }
+            } else {
+                qdict_put_str(options, "filename", filename);
+            }
+        }
+        if (qdict_size(file_opts)) {
+            error_setg(errp, "Block protocol '%s' doesn't support the option '%s'",
+                       drv->format_name, qdict_entry_key(qdict_first(file_opts)));
+            goto fail;
+        }
+    }
+
+    /* 4. the driver's open */
+    bs->drv = drv;
+    bs->probed = probed;
+    bs->options = qdict_clone(options);
+    if (drv->instance_size) {
+        bs->opaque = qemu_xmalloc0(drv->instance_size);
+    }
+    bs->supported_write_flags = drv->supported_write_flags;
+    bs->supported_zero_flags = drv->supported_zero_flags;
+    bs->supported_truncate_flags = drv->supported_truncate_flags;
+    bdrv_refresh_limits(bs, NULL);
+    ret = drv->open(bs, options, flags, &local_err);
+    if (ret < 0) {
+        if (local_err) {
+            error_propagate(errp, local_err);
+        } else {
+            error_setg_errno(errp, -ret, "Could not open '%s'", bs->filename);
+        }
+        bs->drv = NULL;     /* close must not run */
+        goto fail;
+    }
+    check_leftover_options(bs, options, &local_err);
+    if (local_err) {
+        error_propagate(errp, local_err);
+        goto fail;
+    }
+    if (bs->read_only == false && !(flags & BDRV_O_RDWR)) {
+        bs->read_only = true;
+    }
+
+    /* 5. limits, permissions, backing chain */
+    bdrv_refresh_limits(bs, &local_err);
+    if (local_err) {
+        error_propagate(errp, local_err);
+        goto fail;
+    }
+    if (is_protocol_driver(drv) && bdrv_apply_perms(bs, errp) < 0) {
+        goto fail;
+    }
+    if (drv->supports_backing && bs->backing_file[0] && !no_backing &&
+        !(flags & BDRV_O_NO_BACKING)) {
+        link.parent = chain;
+        link.depth = chain ? chain->depth + 1 : 0;
+        link.have_id = bs->file && file_identity(bs->file->bs->filename,
+                                                 &link.dev, &link.ino);
+        ret = open_backing_chain(bs, backing_opts, flags, &link, errp);
+        backing_opts = NULL;
+        if (ret < 0) {
+            goto fail;
+        }
+    }
+
+    qdict_unref(options);
+    qdict_unref(file_opts);
+    qdict_unref(backing_opts);
+    free(driver_name);
+    free(json_filename);
+    return bs;
+
+fail:
+    bdrv_unref(file_bs);
+    bdrv_unref(bs);
+    qdict_unref(options);
+    qdict_unref(file_opts);
+    qdict_unref(backing_opts);
+    free(driver_name);
+    free(json_filename);
+    return NULL;
+}
+
+BlockDriverState *bdrv_open(const char *filename, QDict *options, int flags,
+                            Error **errp)
+{
+    return bdrv_open_inherit(filename, options, flags, NULL, errp);
+}
+
+/* Does @path lie on the chain already being opened? */
+static bool chain_has(const OpenChain *chain, uint64_t dev, uint64_t ino)
+{
+    for (; chain; chain = chain->parent) {
+        if (chain->have_id && chain->dev == dev && chain->ino == ino) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
+                              int flags, const OpenChain *chain, Error **errp)
+{
+    BlockDriverState *backing;
+    char *path;
+    uint64_t dev, ino;
+    int bflags;
+
+    if (!backing_opts) {
+        backing_opts = qdict_new();
+    }
+    if (chain->depth >= BDRV_MAX_BACKING_DEPTH) {
+        error_setg(errp, "Backing chain of '%s' is deeper than %d images",
+                   bs->filename, BDRV_MAX_BACKING_DEPTH);
+        qdict_unref(backing_opts);
+        return -EINVAL;
+    }
+    if (path_is_absolute(bs->backing_file) || strchr(bs->backing_file, ':') ||
+        !bs->file) {
+        path = qemu_xstrdup(bs->backing_file);
+    } else {
+        path = path_combine(bs->file->bs->filename[0] ? bs->file->bs->filename
+                                                      : bs->filename,
+                            bs->backing_file);
+    }
+    snprintf(bs->auto_backing_file, sizeof(bs->auto_backing_file), "%s", path);
+
+    if (file_identity(path, &dev, &ino) && chain_has(chain, dev, ino)) {
+        error_setg(errp, "Backing file '%s' creates an infinite loop", path);
+        qdict_unref(backing_opts);
+        free(path);
+        return -ELOOP;
+    }
+    if (bs->backing_format[0] && !qdict_haskey(backing_opts, "driver")) {
+        qdict_put_str(backing_opts, "driver", bs->backing_format);
+    }
+    /* Backing files are read-only and inherit the cache mode. */
+    bflags = (flags & ~(BDRV_O_RDWR | BDRV_O_NO_BACKING | BDRV_O_PROTOCOL |
+                        BDRV_O_CHECK)) | (flags & BDRV_O_FORCE_SHARE);
+    backing = bdrv_open_inherit(qdict_haskey(backing_opts, "file.filename") ? NULL : path,
+                                backing_opts, bflags, chain, errp);
+    if (!backing) {
+        error_prepend(errp, "Could not open backing file: ");
+        free(path);
+        return -EINVAL;
+    }
+    free(path);
+    bs->backing = bdrv_attach_child(bs, backing, "backing");
+    return 0;
+}
+
+int bdrv_open_backing_file(BlockDriverState *bs, QDict *options, int flags,
+                           Error **errp)
+{
+    OpenChain link = { 0 };
+
+    if (bs->backing || !bs->drv || !bs->drv->supports_backing ||
+        !bs->backing_file[0]) {
+        qdict_unref(options);
+        return 0;
+    }
+    link.have_id = bs->file && file_identity(bs->file->bs->filename,
+                                             &link.dev, &link.ino);
+    return open_backing_chain(bs, options, flags, &link, errp);
+}
+
+BdrvChild *bdrv_open_child(const char *filename, QDict *options,
+                           const char *child_name, BlockDriverState *parent,
+                           int flags, bool protocol_only, Error **errp)
+{
+    BlockDriverState *bs;
+
+    if (protocol_only) {
+        flags |= BDRV_O_PROTOCOL;
+    }
+    bs = bdrv_open(filename, options, flags, errp);
+    if (!bs) {
+        return NULL;
+    }
+    return bdrv_attach_child(parent, bs, child_name);
+}
+
+/* ---- properties ---- */
+
+const char *bdrv_get_format_name(BlockDriverState *bs)
+{
+    return bs->drv ? bs->drv->format_name : NULL;
+}
+
+int64_t bdrv_getlength(BlockDriverState *bs)
+{
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (bs->total_bytes >= 0 && !bs->drv->has_variable_length) {
+        return bs->total_bytes;
+    }
+    if (bs->drv->getlength) {
+        int64_t len = bs->drv->getlength(bs);
+        if (len >= 0 && !bs->drv->has_variable_length) {
+            bs->total_bytes = len;
+        }
+        return len;
+    }
+    if (bs->file) {
+        return bdrv_getlength(bs->file->bs);
+    }
+    return -ENOTSUP;
+}
+
+int64_t bdrv_get_allocated_file_size(BlockDriverState *bs)
+{
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (bs->drv->get_allocated_file_size) {
+        return bs->drv->get_allocated_file_size(bs);
+    }
+    if (bs->file) {
+        return bdrv_get_allocated_file_size(bs->file->bs);
+    }
+    return -ENOTSUP;
+}
+
+bool bdrv_is_read_only(BlockDriverState *bs)
+{
+    return bs->read_only;
+}
+
+int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    memset(bdi, 0, sizeof(*bdi));
+    if (!bs->drv) {
+        return -ENOMEDIUM;
+    }
+    if (!bs->drv->get_info) {
+        if (bs->drv->is_filter && bs->file) {
+            return bdrv_get_info(bs->file->bs, bdi);
+        }
+        return -ENOTSUP;
+    }
+    return bs->drv->get_info(bs, bdi);
+}
+
+ImageInfoSpecific *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
+{
+    if (bs->drv && bs->drv->get_specific_info) {
+        return bs->drv->get_specific_info(bs, errp);
+    }
+    return NULL;
+}
+
+void image_info_specific_free(ImageInfoSpecific *info)
+{
+    if (info) {
+        free(info->type);
+        qdict_unref(info->data);
+        free(info);
+    }
+}
+
+char *bdrv_get_display_filename(BlockDriverState *bs)
+{
+    return qemu_xstrdup(bs->filename);
+}
+
+AioContext *bdrv_get_context(BlockDriverState *bs)
+{
+    return bs->aio_context;
+}
+
+/* ---- creation ---- */
+
+typedef struct CreateCo {
+    const BlockDriver *drv;
+    const char *filename;
+    QemuOpts *opts;
+    Error **errp;
+    int ret;
+    bool done;
+} CreateCo;
+
+static void coroutine_fn bdrv_create_co_entry(void *opaque)
+{
+    CreateCo *cco = opaque;
+
+    cco->ret = cco->drv->create((BlockDriver *)cco->drv, cco->filename,
+                                cco->opts, cco->errp);
+    cco->done = true;
+}
+
+int bdrv_create(const BlockDriver *drv, const char *filename, QemuOpts *opts,
+                Error **errp)
+{
+    Error *local_err = NULL;
+    CreateCo cco = {
+        .drv = drv, .filename = filename, .opts = opts, .errp = &local_err,
+    };
+
+    if (!drv) {
+        drv = bdrv_find_protocol(filename, errp);
+        if (!drv) {
+            return -ENOENT;
+        }
+        cco.drv = drv;
+    }
+    if (!drv->create) {
+        error_setg(errp, "Driver '%s' does not support image creation",
+                   drv->format_name);
+        return -ENOTSUP;
+    }
+    bdrv_run_co(qemu_get_current_aio_context() ? qemu_get_current_aio_context()
+                                               : qemu_get_aio_context(),
+                bdrv_create_co_entry, &cco, &cco.done);
+    if (cco.ret < 0) {
+        if (local_err) {
+            error_propagate(errp, local_err);
+        } else {
+            error_setg_errno(errp, -cco.ret, "Could not create image");
+        }
+    }
+    return cco.ret;
+}
+
+int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp)
+{
+    const BlockDriver *drv = bdrv_find_protocol(filename, errp);
+
+    if (!drv) {
+        return -ENOENT;
+    }
+    return bdrv_create(drv, filename, opts, errp);
+}
+
+/* ---- maintenance ---- */
+
+int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
+                             const char *backing_fmt, Error **errp)
+{
+    int ret;
+
+    if (!bs->drv || !bs->drv->change_backing_file) {
+        error_setg(errp, "Driver '%s' does not support changing the backing file",
+                   bs->drv ? bs->drv->format_name : "?");
+        return -ENOTSUP;
+    }
+    if (bs->read_only) {
+        error_setg(errp, "Image is read-only");
+        return -EPERM;
+    }
+    ret = bs->drv->change_backing_file(bs, backing_file, backing_fmt);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not change the backing file to '%s'",
+                         backing_file ? backing_file : "");
+        return ret;
+    }
+    snprintf(bs->backing_file, sizeof(bs->backing_file), "%s",
+             backing_file ? backing_file : "");
+    snprintf(bs->backing_format, sizeof(bs->backing_format), "%s",
+             backing_fmt ? backing_fmt : "");
+    return 0;
+}
+
+int bdrv_make_empty(BlockDriverState *bs, Error **errp)
+{
+    int ret;
+
+    if (!bs->drv || !bs->drv->make_empty) {
+        error_setg(errp, "Driver '%s' does not support emptying the image",
+                   bs->drv ? bs->drv->format_name : "?");
+        return -ENOTSUP;
+    }
+    ret = bs->drv->make_empty(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to empty the image");
+    }
+    return ret;
+}
