@@ -54,7 +54,7 @@ static void report(ToolGetopt *g, const char *fmt, ...)
 {
     va_list ap;
 
-    if (!g->opterr) {
+    if (!g->opterr || g->quiet) {
         return;
     }
     va_start(ap, fmt);
@@ -95,7 +95,7 @@ static int parse_long(ToolGetopt *g, int argc, char **argv,
 
     g->nextchar = NULL;
     if (ambiguous) {
-        if (g->opterr) {
+        if (g->opterr && !g->quiet) {
             FILE *f = g->errfile ? g->errfile : stderr;
             fprintf(f, "%s: option '--%s' is ambiguous; possibilities:",
                     argv[0], name);
@@ -155,9 +155,11 @@ int tool_getopt_long(ToolGetopt *g, int argc, char **argv,
         shortopts++;
     }
     if (*shortopts == ':') {
+        /* The caller reports errors itself. */
         colon_mode = true;
         shortopts++;
     }
+    g->quiet = colon_mode;
     if (!g->initialized) {
         g->first_nonopt = g->last_nonopt = g->optind;
         g->nextchar = NULL;
@@ -208,7 +210,7 @@ int tool_getopt_long(ToolGetopt *g, int argc, char **argv,
             /* Only in order mode: stop at the first operand. */
             return -1;
         }
-        if (argv[g->optind][1] == '-') {
+        if (argv[g->optind][1] == '-' && longopts) {
             return parse_long(g, argc, argv, longopts, longindex, colon_mode);
         }
         g->nextchar = argv[g->optind] + 1;

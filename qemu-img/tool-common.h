@@ -21,7 +21,8 @@
  *   - "--" ends the options;
  *   - a leading '+' in the short option string stops at the first operand
  *     instead, and a leading ':' (after the '+', if any) makes a missing
- *     argument return ':' instead of '?'.
+ *     argument return ':' instead of '?' and silences the messages;
+ *   - without long options, "--name" is a cluster of short options.
  *
  * Errors are printed to stderr as "PROG: message" (PROG being argv[0]),
  * unless ToolGetopt.opterr is false, and '?' is returned.
@@ -60,6 +61,7 @@ typedef struct ToolGetopt {
     int first_nonopt;       /* operands skipped so far: [first, last) */
     int last_nonopt;
     bool initialized;
+    bool quiet;             /* the option string starts with ':' */
 } ToolGetopt;
 
 void tool_getopt_init(ToolGetopt *g);
