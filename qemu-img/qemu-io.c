@@ -103,7 +103,7 @@ int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
         flags &= ~QEMUIO_O_COPY_ON_READ;
     }
 
-    blk = blk_new_open(name, opts, flags, &err);
+    blk = blk_new_open_noprefix(name, opts, flags, &err);
     if (!blk) {
         error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
                       name ? name : "");
