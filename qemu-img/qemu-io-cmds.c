@@ -1504,11 +1504,6 @@ bool qemuio_parse_options(QDict *opts, const char *str)
         eq = strchr(elem, '=');
         if (eq) {
             *eq = '\0';
-            if (!*elem) {
-                error_report("Invalid parameter ''");
-                free(elem);
-                return false;
-            }
             qdict_put_str(opts, elem, eq + 1);
         } else if (*elem) {
             const char *name = elem, *value = "on";
