@@ -9,3 +9,9 @@ bin_PROGRAMS += qemu-img/qemu-io
 qemu_img_qemu_io_SOURCES = qemu-img/qemu-io.c qemu-img/qemu-io-cmds.c \
 	qemu-img/qemu-io.h qemu-img/qemu-io-help.h
 qemu_img_qemu_io_LDADD = qemu-img/libtool-common.la $(COBLOCK_INTERNAL)
+dist_man_MANS += docs/qemu-io.1
+EXTRA_DIST += docs/tools.md
+
+# qemu-io against QEMU's own, command line by command line.
+dist_noinst_SCRIPTS += tests/qemu-io-compare.sh
+TESTS += tests/qemu-io-compare.sh

@@ -31,7 +31,7 @@ done
 formats=("$@")
 [ ${#formats[@]} -gt 0 ] || formats=(raw qcow2 null)
 
-builddir=${top_builddir:-$(cd "$(dirname "$0")/.." && pwd)}
+builddir=$(cd "${top_builddir:-$(dirname "$0")/..}" && pwd)
 QEMU_IO=${QEMU_IO:-$builddir/qemu-img/qemu-io}
 QEMU_IO_REF=${QEMU_IO_REF:-/usr/bin/qemu-io}
 QEMU_IMG_REF=${QEMU_IMG_REF:-/usr/bin/qemu-img}
@@ -40,6 +40,10 @@ if [ ! -x "$QEMU_IO_REF" ] || [ ! -x "$QEMU_IMG_REF" ]; then
     echo "SKIP: QEMU's qemu-io/qemu-img not found ($QEMU_IO_REF)"
     exit 77
 fi
+case "$QEMU_IO" in
+/*) ;;
+*) QEMU_IO=$(pwd)/$QEMU_IO ;;
+esac
 if [ ! -x "$QEMU_IO" ]; then
     echo "FAIL: $QEMU_IO not built"
     exit 1
@@ -59,7 +63,7 @@ known=0
 # a glob matched against the case's description, then the reason; remove
 # an entry once its layer is fixed.
 known_diffs=(
-    "*read 7.999999E 0*|block layer: requests are limited to offsets below 4 EiB (QEMU: 8 EiB - 1 GiB)"
+    "*read 7.999*E 0|block layer: requests are limited to offsets below 4 EiB (QEMU: 8 EiB - 1 GiB)"
     "*write -c 0 0|block layer: a zero-length compressed write succeeds on drivers without compression"
     "*-c write -z -n *|null-co: zero writes without fallback succeed (QEMU: Operation not supported)"
     "*-c write -z -n -u 0 1M|null-co: zero writes without fallback succeed (QEMU: Operation not supported)"
@@ -483,21 +487,21 @@ cases_numbers() {
              0.0001k 1.99999999999999999999k 123.456789M 0x7fffffffffffffff \
              0x8000000000000000 0xffffffffffffffff 0x10000000000000000 \
              18446744073709551615 18446744073709551616 9223372036854775807 \
-             9223372036854775808 7.999999E 8E 0.1E 0x1p3 inf nan 1,5k 00010 \
+             9223372036854775808 8E 0.1E 0x1p3 inf nan 1,5k 00010 \
              0010k 1.5e 08 09 0b1 1.2.3 1..5 0.9999999999999999999k \
              1.0000000000000000001k 4.5t 1.5P 0.3k 0.7k 0.49951171875k \
              0.4995k 0.99951171875k 0.9999k 0.99999999999999k \
              0.999999999999999999k 0.5b 1.5b 0.0b 1.0b 0.00048828125k \
              0.000244140625k 0.000732421875k 0x0.5k 1.5x 0x1.0 00x10 0x10b \
-             0x10B 0x1E 0x10e 1.5E 7.9999999999999999999E \
+             0x10B 0x1E 0x10e 1.5E \
              0.99999999999999999999E 1.999999999999999E 1.5e3 1.5e+3 \
              1.5e-3k 1.0x0 1.0k0 0x10kB 0x0 0x00k 0x1fffffffffffffffk 15E \
              16383P 16384P 17179869183T 0.0 0. . ++1 +-1 -- 1-; do
         args+=(-c "read $v 0")
     done
     case_run "" --image-opts driver=null-co,size=9223372035781033984 "${args[@]}"
-    # Each alone too, for the exit status.
-    for v in 0x10k 1.5 0x1p3 8E 1; do
+    # Each alone too, for the exit status; and offsets above 4 EiB.
+    for v in 0x10k 1.5 0x1p3 8E 1 7.999999E 7.9999999999999999999E; do
         case_run "" --image-opts driver=null-co,size=9223372035781033984 \
             -c "read $v 0"
     done
