@@ -30,6 +30,15 @@ tests_unit_test_block_io_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 TESTS += tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 VALGRIND_TESTS = tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 
+# The tools' option parser, against the C library's getopt_long.
+check_PROGRAMS += tests/unit/test-tool-getopt
+tests_unit_test_tool_getopt_SOURCES = tests/unit/test-tool-getopt.c
+tests_unit_test_tool_getopt_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_tool_getopt_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_tool_getopt_LDADD = qemu-img/libtool-common.la $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-tool-getopt
+VALGRIND_TESTS += tests/unit/test-tool-getopt
+
 # ... and against every other backend this host can build.
 if HAVE_ASM_BACKEND
 check_PROGRAMS += tests/unit/test-coroutine-asm
