@@ -504,38 +504,57 @@ BlockDriverState *bdrv_backing_bs(BlockDriverState *bs)
     return bs->backing ? bs->backing->bs : NULL;
 }
 
-/* Permissions a node holds and lets others have (QEMU's bits, so the
- * locks protocol drivers take interoperate with QEMU's).  A writer needs
- * to read, write and resize, and lets others only read and write
- * unchanged data; a reader needs consistent reads and forbids writes to
- * the data under it; force-share asks for nothing exclusive. */
-static void bdrv_compute_perms(BlockDriverState *bs, uint64_t *perm,
-                               uint64_t *shared)
+/*
+ * Permissions (QEMU's bits, so that the locks protocol drivers take
+ * interoperate with QEMU's).  What a protocol node asks for depends on
+ * what sits on it:
+ *   - nothing, or a format that keeps no metadata of its own in the file
+ *     (raw): read, plus write when writable; everything is shared, as
+ *     several users may write a raw image at once;
+ *   - a format with metadata (qcow2): read, plus write and resize when
+ *     writable; others may only read, since a second writer or a resize
+ *     would corrupt the metadata;
+ *   - force-share: read only, nothing refused (and protocols take no
+ *     locks at all).
+ * A protocol node starts with the first policy when it is opened and is
+ * tightened by its format once the format has opened.
+ */
+static void bdrv_compute_perms(BlockDriverState *proto, const BlockDriver *format,
+                               uint64_t *perm, uint64_t *shared)
 {
-    if (bs->force_share) {
+    bool writable = !proto->read_only;
+
+    if (proto->force_share) {
         *perm = BLK_PERM_CONSISTENT_READ;
         *shared = BLK_PERM_ALL;
-    } else if (!bs->read_only) {
-        *perm = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
-                BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE;
-        *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+    } else if (!format || format->shares_writes) {
+        *perm = BLK_PERM_CONSISTENT_READ | (writable ? BLK_PERM_WRITE : 0);
+        *shared = BLK_PERM_ALL;
     } else {
-        *perm = BLK_PERM_CONSISTENT_READ;
-        *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED |
-                  BLK_PERM_RESIZE;
+        *perm = BLK_PERM_CONSISTENT_READ |
+                (writable ? BLK_PERM_WRITE | BLK_PERM_RESIZE : 0);
+        *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
     }
 }
 
-static int bdrv_apply_perms(BlockDriverState *bs, Error **errp)
+/* Apply the permissions @proto needs under @format (NULL: opened alone). */
+static int bdrv_apply_perms(BlockDriverState *proto, const BlockDriver *format,
+                            Error **errp)
 {
     uint64_t perm, shared;
 
-    bdrv_compute_perms(bs, &perm, &shared);
-    bs->perm = perm;
-    bs->shared_perm = shared;
-    if (bs->drv->set_perm) {
-        return bs->drv->set_perm(bs, perm, shared, errp);
+    bdrv_compute_perms(proto, format, &perm, &shared);
+    if (perm == proto->perm && shared == proto->shared_perm) {
+        return 0;
     }
+    if (proto->drv->set_perm) {
+        int ret = proto->drv->set_perm(proto, perm, shared, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    proto->perm = perm;
+    proto->shared_perm = shared;
     return 0;
 }
 
@@ -814,7 +833,11 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         error_propagate(errp, local_err);
         goto fail;
     }
-    if (is_protocol_driver(drv) && bdrv_apply_perms(bs, errp) < 0) {
+    if (is_protocol_driver(drv) && bdrv_apply_perms(bs, NULL, errp) < 0) {
+        goto fail;
+    }
+    if (bs->file && is_protocol_driver(bs->file->bs->drv) &&
+        bdrv_apply_perms(bs->file->bs, drv, errp) < 0) {
         goto fail;
     }
     if (drv->supports_backing && bs->backing_file[0] && !no_backing &&

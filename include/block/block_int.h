@@ -186,6 +186,8 @@ struct BlockDriver {
     const char *protocol_name;      /* "file", "null-co": filename prefix */
     bool supports_backing;          /* format with a backing file */
     bool growable;                  /* writes may extend the image */
+    bool shares_writes;             /* a format without metadata of its own
+                                     * (raw): others may write the file too */
     bool has_variable_length;       /* ask getlength each time */
 
     /* Probing: a score (0 = not mine, 100 = certain) for the first bytes of
