@@ -405,6 +405,14 @@ static DWORD win32_sync_ioctl(HANDLE h, DWORD code, void *in, DWORD in_len,
     return seg.error;
 }
 
+/* The file system has no such call (Wine answers most FSCTLs so). */
+static bool win32_unsupported(DWORD err)
+{
+    return err == ERROR_NOT_SUPPORTED || err == ERROR_INVALID_FUNCTION ||
+           err == ERROR_CALL_NOT_IMPLEMENTED ||
+           err == ERROR_INVALID_PARAMETER;
+}
+
 /* ---------------------------------------------------------------------
  * Blocking helpers for the thread pool
  * --------------------------------------------------------------------- */
@@ -535,17 +543,32 @@ static int win32_work_truncate(void *opaque)
         if (w->offset > w->old_size) {
             FILE_ALLOCATION_INFO ai = { .AllocationSize.QuadPart = w->offset };
 
-            /* Reserve the clusters, then move the end of the file. */
+            /* Reserve the clusters, then move the end of the file.  A
+             * file system without allocation control gets the blocks
+             * written instead (as posix_fallocate does). */
             if (!SetFileInformationByHandle(w->h, FileAllocationInfo, &ai,
                                             sizeof(ai))) {
-                ret = -win32_error_to_errno(GetLastError());
-                w->err = WIN32_TRUNC_ERR_PREALLOC;
-                break;
-            }
-            ret = win32_set_eof(w->h, w->offset);
-            if (ret < 0) {
-                w->err = WIN32_TRUNC_ERR_RESIZE;
-                break;
+                DWORD err = GetLastError();
+
+                if (!win32_unsupported(err)) {
+                    ret = -win32_error_to_errno(err);
+                    w->err = WIN32_TRUNC_ERR_PREALLOC;
+                    break;
+                }
+                ret = win32_set_eof(w->h, w->offset);
+                if (ret == 0) {
+                    ret = win32_write_zeroes_slow(w->h, w->old_size, w->offset);
+                }
+                if (ret < 0) {
+                    w->err = WIN32_TRUNC_ERR_PREALLOC;
+                    break;
+                }
+            } else {
+                ret = win32_set_eof(w->h, w->offset);
+                if (ret < 0) {
+                    w->err = WIN32_TRUNC_ERR_RESIZE;
+                    break;
+                }
             }
             if (w->old_size == 0) {
                 win32_allocate_first_block(w->h, w->offset);
@@ -1369,13 +1392,6 @@ static DWORD coroutine_fn win32_co_ioctl(BDRVWin32State *s, DWORD code,
         *returned = seg.done;
     }
     return seg.error;
-}
-
-static bool win32_unsupported(DWORD err)
-{
-    return err == ERROR_NOT_SUPPORTED || err == ERROR_INVALID_FUNCTION ||
-           err == ERROR_CALL_NOT_IMPLEMENTED ||
-           err == ERROR_INVALID_PARAMETER;
 }
 
 /* Make the file sparse, so that zeroed ranges are deallocated. */

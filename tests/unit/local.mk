@@ -30,6 +30,22 @@ tests_unit_test_block_io_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 TESTS += tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 VALGRIND_TESTS = tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 
+# Windows: the completion-port loop and the file driver, on real files
+# and pipes (run under wine when cross-built).
+if OS_WINDOWS
+check_PROGRAMS += tests/unit/test-aio-win32 tests/unit/test-file-win32
+tests_unit_test_aio_win32_SOURCES = tests/unit/test-aio-win32.c
+tests_unit_test_aio_win32_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_aio_win32_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aio_win32_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+tests_unit_test_file_win32_SOURCES = tests/unit/test-file-win32.c
+tests_unit_test_file_win32_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_file_win32_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_file_win32_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-aio-win32 tests/unit/test-file-win32
+endif
+EXTRA_DIST += tests/unit/test-aio-win32.c tests/unit/test-file-win32.c
+
 # ... and against every other backend this host can build.
 if HAVE_ASM_BACKEND
 check_PROGRAMS += tests/unit/test-coroutine-asm
