@@ -43,8 +43,12 @@ tests_unit_test_file_win32_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_file_win32_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_file_win32_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 TESTS += tests/unit/test-aio-win32 tests/unit/test-file-win32
+# The .exe tools under wine and QEMU on Linux exchange images (skipped
+# without wine, QEMU's tools or the tools).
+TESTS += tests/unit/win32-interop.sh
 endif
 EXTRA_DIST += tests/unit/test-aio-win32.c tests/unit/test-file-win32.c
+dist_noinst_SCRIPTS += tests/unit/win32-interop.sh
 
 # ... and against every other backend this host can build.
 if HAVE_ASM_BACKEND
