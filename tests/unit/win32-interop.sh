@@ -294,6 +294,30 @@ rm -f base.qcow2 top.qcow2
         -c "discard 2M 64k" -c "write -P 0x77 8060k 4k" top.qcow2 >/dev/null &&
     "$QEMU_IMG" convert -O raw top.qcow2 top.raw
 verify_on_windows "qemu-writes-backing-chain" top.qcow2 top.raw
+# The same chain read through a Windows path with backslashes (the
+# relative backing name resolves against it).
+verify_on_windows "qemu-writes-backing-chain (Windows path)" "$winpath\\top.qcow2" top.raw
+
+# ... and the same chain made by the .exe tools, checked by QEMU.
+rm -f ebase.qcow2 etop.qcow2
+if wimg create -f qcow2 ebase.qcow2 $SIZE &&
+   wio -f qcow2 -c "write -P 0x11 0 64k" -c "write -P 0x33 1M 1536k" \
+       -c "write -P 0x66 7M 1M" ebase.qcow2 &&
+   wimg create -f qcow2 -b ebase.qcow2 -F qcow2 "$winpath\\etop.qcow2" &&
+   wio -f qcow2 -c "write -P 0x22 69632 3584" -c "write -P 0x44 12345 6789" \
+       -c "write -z 1200k 64k" -c "write -z -u 1408k 200k" -c "write -P 0x55 3M 8k" \
+       -c "discard 2M 64k" -c "write -P 0x77 8060k 4k" etop.qcow2; then
+    msgs=()
+    "$QEMU_IMG" info etop.qcow2 | grep -qx 'backing file: ebase.qcow2' ||
+        msgs+=("QEMU sees another backing file: $("$QEMU_IMG" info etop.qcow2 | grep backing)")
+    "$QEMU_IMG" check -q ebase.qcow2 || msgs+=("QEMU check ebase.qcow2 failed")
+    "$QEMU_IMG" check -q etop.qcow2 || msgs+=("QEMU check etop.qcow2 failed")
+    "$QEMU_IMG" compare -F raw etop.qcow2 top.raw >/dev/null 2>&1 ||
+        msgs+=("QEMU compare: the chain differs from QEMU's own")
+    if [ ${#msgs[@]} -eq 0 ]; then ok "exe-writes-backing-chain"; else ko "exe-writes-backing-chain" "${msgs[@]}"; fi
+else
+    ko "exe-writes-backing-chain"; show
+fi
 
 # zstd: Windows builds have no zstd; such images must fail cleanly, with
 # a message, never a crash or wrong data.
