@@ -25,6 +25,9 @@
 #include "util/atomic.h"
 #include "util/cutils.h"
 #include "block/block_int.h"
+#ifdef _WIN32
+#include "util/win32-error.h"
+#endif
 
 #include <sys/stat.h>
 
@@ -591,6 +594,33 @@ typedef struct OpenChain {
 
 static bool file_identity(const char *filename, uint64_t *dev, uint64_t *ino)
 {
+#ifdef _WIN32
+    /* The C library's stat() has no inode numbers on Windows (st_ino is
+     * 0 for every file, which would make any backing file a "loop"): ask
+     * for the volume serial number and the file index instead. */
+    BY_HANDLE_FILE_INFORMATION info;
+    wchar_t *wname;
+    HANDLE h;
+    BOOL ok;
+
+    if (!filename || !(wname = win32_utf8_to_wide(filename))) {
+        return false;
+    }
+    h = CreateFileW(wname, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    free(wname);
+    if (h == INVALID_HANDLE_VALUE) {
+        return false;
+    }
+    ok = GetFileInformationByHandle(h, &info);
+    CloseHandle(h);
+    if (!ok) {
+        return false;
+    }
+    *dev = info.dwVolumeSerialNumber;
+    *ino = ((uint64_t)info.nFileIndexHigh << 32) | info.nFileIndexLow;
+    return true;
+#else
     struct stat st;
 
     if (!filename || stat(filename, &st) != 0) {
@@ -599,6 +629,7 @@ static bool file_identity(const char *filename, uint64_t *dev, uint64_t *ino)
     *dev = (uint64_t)st.st_dev;
     *ino = (uint64_t)st.st_ino;
     return true;
+#endif
 }
 
 static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
