@@ -540,6 +540,20 @@ static void bdrv_compute_perms(BlockDriverState *proto, const BlockDriver *forma
     }
 }
 
+int bdrv_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                  Error **errp)
+{
+    if (bs->drv && bs->drv->set_perm) {
+        int ret = bs->drv->set_perm(bs, perm, shared, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    bs->perm = perm;
+    bs->shared_perm = shared;
+    return 0;
+}
+
 /* Apply the permissions @proto needs under @format (NULL: opened alone). */
 static int bdrv_apply_perms(BlockDriverState *proto, const BlockDriver *format,
                             Error **errp)
@@ -550,15 +564,7 @@ static int bdrv_apply_perms(BlockDriverState *proto, const BlockDriver *format,
     if (perm == proto->perm && shared == proto->shared_perm) {
         return 0;
     }
-    if (proto->drv->set_perm) {
-        int ret = proto->drv->set_perm(proto, perm, shared, errp);
-        if (ret < 0) {
-            return ret;
-        }
-    }
-    proto->perm = perm;
-    proto->shared_perm = shared;
-    return 0;
+    return bdrv_set_perm(proto, perm, shared, errp);
 }
 
 static void bdrv_refresh_limits(BlockDriverState *bs, Error **errp)

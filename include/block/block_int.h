@@ -358,6 +358,12 @@ struct BlockDriverState {
 
 /* ---- helpers for drivers ---- */
 
+/* Change what a protocol node holds (@perm) and lets others have
+ * (@shared), taking or dropping its image locks.  The core calls this
+ * after open; tests use it to act as a format with metadata would. */
+int bdrv_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                  Error **errp);
+
 /* True if probing @buf would pick a format other than raw (raw uses this
  * to refuse writes that would turn a probed raw image into another
  * format). */

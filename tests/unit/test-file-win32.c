@@ -657,6 +657,13 @@ END_TEST
 
 /* ---- locking ---- */
 
+/* What a qcow2 writer / reader holds: a protocol node opened on its own
+ * shares everything, as QEMU's raw users do, so these tests take the
+ * permissions of a format with metadata explicitly. */
+#define EXCL_WRITER_PERM  (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE | BLK_PERM_RESIZE)
+#define EXCL_READER_PERM  BLK_PERM_CONSISTENT_READ
+#define EXCL_SHARED       (BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED)
+
 START_TEST(test_locking)
 {
     BlockBackend *a, *b;
@@ -668,7 +675,14 @@ START_TEST(test_locking)
     a = open_file(path, BDRV_O_RDWR);
     ck_assert(stats_of(a).locking);
 
-    /* A second writer is refused, with QEMU's words. */
+    /* Raw users share: a second writer gets in. */
+    b = open_file(path, BDRV_O_RDWR);
+    blk_unref(b);
+
+    /* An exclusive writer... */
+    ck_assert_int_eq(bdrv_set_perm(blk_bs(a), EXCL_WRITER_PERM, EXCL_SHARED,
+                                   &error_abort), 0);
+    /* ...refuses a second writer, with QEMU's words. */
     ck_assert_ptr_null(open_file_opts(path, BDRV_O_RDWR, NULL, &err));
     ck_assert_str_eq(error_get_pretty(err), "Failed to get \"write\" lock");
     hint = qemu_xasprintf("Is another process using the image [%s]?\n", path);
@@ -677,9 +691,11 @@ START_TEST(test_locking)
     error_free_or_abort(&err);
 
     /* So is a reader that would not share writing. */
-    ck_assert_ptr_null(open_file_opts(path, 0, NULL, &err));
+    b = open_file(path, 0);
+    ck_assert_int_lt(bdrv_set_perm(blk_bs(b), EXCL_READER_PERM, EXCL_SHARED, &err), 0);
     ck_assert_str_eq(error_get_pretty(err), "Failed to get shared \"write\" lock");
     error_free_or_abort(&err);
+    blk_unref(b);
 
     /* force-share and locking=off take no locks. */
     opts = qdict_new();
@@ -694,12 +710,17 @@ START_TEST(test_locking)
     ck_assert_ptr_nonnull(b);
     blk_unref(b);
 
-    /* Once the writer is gone, the next one gets in; two readers share. */
+    /* Once the writer is gone, the next one gets in; two exclusive readers
+     * share with each other but keep a writer out. */
     blk_unref(a);
     a = open_file(path, BDRV_O_RDWR);
     blk_unref(a);
     a = open_file(path, 0);
     b = open_file(path, 0);
+    ck_assert_int_eq(bdrv_set_perm(blk_bs(a), EXCL_READER_PERM, EXCL_SHARED,
+                                   &error_abort), 0);
+    ck_assert_int_eq(bdrv_set_perm(blk_bs(b), EXCL_READER_PERM, EXCL_SHARED,
+                                   &error_abort), 0);
     ck_assert_ptr_null(open_file_opts(path, BDRV_O_RDWR, NULL, &err));
     ck_assert_str_eq(error_get_pretty(err), "Failed to get \"write\" lock");
     error_free_or_abort(&err);
