@@ -49,7 +49,8 @@ iotests_cases = \
 	tests/qemu-iotests/037 \
 	tests/qemu-iotests/038 \
 	tests/qemu-iotests/039 \
-	tests/qemu-iotests/040
+	tests/qemu-iotests/040 \
+	tests/qemu-iotests/041
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -94,7 +95,8 @@ iotests_golden = \
 	tests/qemu-iotests/037.out \
 	tests/qemu-iotests/038.out \
 	tests/qemu-iotests/039.out \
-	tests/qemu-iotests/040.out
+	tests/qemu-iotests/040.out \
+	tests/qemu-iotests/041.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
