@@ -1278,15 +1278,16 @@ static int alloc_f(BlockBackend *blk, int argc, char **argv)
     return 0;
 }
 
-/* Allocation status of [offset, offset + bytes) through the whole chain,
- * merged over as many extents as share it: 1, 0, or -errno. */
+/* Allocation status of [offset, offset + bytes) in the image itself (not
+ * its backing chain, as in QEMU), merged over as many extents as share
+ * it: 1, 0, or -errno. */
 static int map_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       int64_t *pnum)
 {
     int64_t num, sum;
     int ret, first;
 
-    ret = bdrv_is_allocated_above(bs, NULL, false, offset, bytes, &num);
+    ret = bdrv_is_allocated(bs, offset, bytes, &num);
     if (ret < 0) {
         return ret;
     }
@@ -1295,7 +1296,7 @@ static int map_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
     offset += num;
     bytes -= num;
     while (bytes > 0 && num > 0) {
-        ret = bdrv_is_allocated_above(bs, NULL, false, offset, bytes, &num);
+        ret = bdrv_is_allocated(bs, offset, bytes, &num);
         if (ret < 0) {
             return ret;
         }

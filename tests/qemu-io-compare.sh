@@ -156,7 +156,10 @@ case_run() {
     shift
     rm -rf "$scratch/ref" "$scratch/ours"
     mkdir -p "$scratch/ref" "$scratch/ours"
-    if [ -f "$scratch/base" ]; then
+    if [ -n "${setup:-}" ]; then
+        $setup "$scratch/ref"
+        $setup "$scratch/ours"
+    elif [ -f "$scratch/base" ]; then
         cp "$scratch/base" "$scratch/ref/img"
         cp "$scratch/base" "$scratch/ours/img"
     fi
@@ -258,6 +261,11 @@ cases_common() {
     n -c length -c quit -c length
     n a b
     n --image-opts -f raw x
+    n -T foo -c help
+    n -T enable=foo,file=/dev/null -c quit
+    n --trace foo -c quit
+    n --object foo -c quit
+    n --object qom-type=bar,id=x -c quit
 
     # help for each command.
     local cmd
@@ -403,6 +411,27 @@ cases_files() {
 
 }
 
+# A qcow2 image over a qcow2 backing file, in DIR.
+make_backing_chain() {
+    local dir=$1
+    "$QEMU_IMG_REF" create -q -f qcow2 "$dir/backing.qcow2" 4M
+    "$QEMU_IO_REF" -f qcow2 -c "write -q -P 0x44 0 128k" \
+        -c "write -q -P 0x45 1M 64k" "$dir/backing.qcow2" >/dev/null
+    "$QEMU_IMG_REF" create -q -f qcow2 -b backing.qcow2 -F qcow2 "$dir/img"
+    "$QEMU_IO_REF" -f qcow2 -c "write -q -P 0x46 64k 128k" \
+        -c "write -q -z 2M 64k" "$dir/img" >/dev/null
+}
+
+cases_backing() {
+    setup=make_backing_chain
+    c "map" "alloc 0 4M" "alloc 0 64k" "alloc 64k 64k" "alloc 1M 64k" \
+      "read -P 0x44 0 64k" "read -P 0x46 64k 128k" "read -P 0x45 1M 64k" \
+      "read -P 0 2M 64k" "read -P 0 3M 64k" "info"
+    c "write -P 0x47 1M 4k" "map" "read -P 0x47 1M 4k" "read -P 0x45 1028k 60k"
+    c "discard 64k 64k" "map" "alloc 64k 64k"
+    setup=
+}
+
 cases_write() {
     each "write 0 64k" "write -P 0x41 0 1k" "write -P 0x41 100 3" \
          "write -z -P 1 0 512" "write -u 0 1" "write -n 0 1" "write -z -n 0 1" \
@@ -478,6 +507,62 @@ cases_write() {
     t -c "write 0 1" -c "foo" -c "read -P 0xcd 0 1"
 }
 
+# matches FILE REGEX: a line of FILE matches REGEX; "EMPTY": FILE is empty.
+matches() {
+    if [ "$2" = EMPTY ]; then
+        [ ! -s "$1" ]
+    else
+        grep -Eq -- "$2" "$1"
+    fi
+}
+
+# expect STATUS STDOUT-REGEX STDERR-REGEX ARGS...: where coblock differs
+# from QEMU on purpose, check what it does instead.
+expect() {
+    local status=$1 out=$2 err=$3
+    shift 3
+    rm -rf "$scratch/ours"
+    mkdir -p "$scratch/ours"
+    run_one "$QEMU_IO" "$scratch/ours" "" "$@"
+    local what="[ours] qemu-io $*" bad=""
+    [ "$(cat "$scratch/ours/status")" = "$status" ] || bad="$bad status"
+    matches "$scratch/ours/stdout" "$out" || bad="$bad stdout"
+    matches "$scratch/ours/stderr" "$err" || bad="$bad stderr"
+    if [ -z "$bad" ]; then
+        pass=$((pass + 1))
+        $verbose && echo "ok   $what"
+    else
+        fail=$((fail + 1))
+        echo "FAIL $what:$bad (want status $status, /$out/, /$err/)"
+        sed 's/^/  stdout: /' "$scratch/ours/stdout" | head -5
+        sed 's/^/  stderr: /' "$scratch/ours/stderr" | head -5
+        echo "  status: $(cat "$scratch/ours/status")"
+    fi
+}
+
+cases_ours_only() {
+    local null=(--image-opts driver=null-co,size=1M)
+    expect 0 '^qemu-io version 7\.2\.22 \(coblock ' EMPTY -V
+    expect 0 '^qemu-io version 7\.2\.22 \(coblock ' EMPTY --version
+    expect 1 EMPTY "^qemu-io: can't open: Temporary snapshots \(-s\) are not supported$" \
+        -s "${null[@]}" -c length
+    expect 1 EMPTY "Temporary snapshots" -c "open -s -o driver=null-co" -c length
+    expect 0 '^1 MiB$' '^qemu-io: warning: copy-on-read is not supported, -C is ignored$' \
+        -C "${null[@]}" -c length
+    expect 0 '^1 MiB$' 'copy-on-read is not supported' \
+        -c "open -C -o driver=null-co,size=1M" -c length
+    expect 1 '^truncate \[-m prealloc_mode\] off -- ' EMPTY "${null[@]}" \
+        -c "truncate -m full"
+    expect 1 '^Could not wait for breakpoint t: Operation not supported$' EMPTY \
+        "${null[@]}" -c "wait_break t"
+    expect 1 EMPTY '^qemu-io: Reopening an image is not supported$' \
+        "${null[@]}" -c "reopen -r"
+    expect 1 '^read failed: Operation not supported$' EMPTY \
+        "${null[@]}" -c "read -b 0 512"
+    expect 1 EMPTY "^qemu-io: Parameter 'qom-type' does not accept value 'secret'$" \
+        --object secret,id=s0,data=x -c quit
+}
+
 # Number parsing: "read N 0" prints N exactly, on a null image as large as
 # the block layer allows.
 cases_numbers() {
@@ -521,8 +606,10 @@ for fmt in "${formats[@]}"; do
         cases_common
         cases_files
         cases_write
+        [ "$fmt" = qcow2 ] && cases_backing
         ;;
     null)
+        cases_ours_only
         cases_numbers
         cases_common
         cases_write
