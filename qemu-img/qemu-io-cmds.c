@@ -1355,6 +1355,7 @@ static int sleep_f(BlockBackend *blk, int argc, char **argv)
 {
     AioContext *ctx = qemu_get_current_aio_context();
     bool expired = false;
+    int64_t start, deadline;
     QEMUTimer *timer;
     char *end;
     long ms;
@@ -1367,7 +1368,13 @@ static int sleep_f(BlockBackend *blk, int argc, char **argv)
     }
     /* Run the loop meanwhile: asynchronous requests complete. */
     timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, sleep_expired, &expired);
-    timer_mod(timer, now_ns() + (int64_t)ms * 1000000);
+    start = now_ns();
+    if ((int64_t)ms > (INT64_MAX - start) / 1000000) {
+        deadline = INT64_MAX;       /* practically forever */
+    } else {
+        deadline = start + (int64_t)ms * 1000000;
+    }
+    timer_mod(timer, deadline);
     while (!expired) {
         aio_poll(ctx, true);
     }
