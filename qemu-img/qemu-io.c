@@ -72,7 +72,7 @@ int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
     BlockBackend *blk;
 
     if (qemuio_blk) {
-        error_report("file open already, try 'help close'");
+        qemuio_error("file open already, try 'help close'");
         qdict_unref(opts);
         return 1;
     }
@@ -84,7 +84,7 @@ int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
         }
         fs = qdict_get_try_str(opts, "force-share");
         if (fs && strcmp(fs, "on") && strcmp(fs, "true")) {
-            error_report("-U conflicts with image options");
+            qemuio_error("-U conflicts with image options");
             qdict_unref(opts);
             return 1;
         }
@@ -92,14 +92,14 @@ int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
         flags |= BDRV_O_FORCE_SHARE;
     }
     if (flags & QEMUIO_O_SNAPSHOT) {
-        error_report("can't open%s%s: %s", name ? " device " : "",
+        qemuio_error("can't open%s%s: %s", name ? " device " : "",
                      name ? name : "",
                      "Temporary snapshots (-s) are not supported");
         qdict_unref(opts);
         return 1;
     }
     if (flags & QEMUIO_O_COPY_ON_READ) {
-        warn_report("copy-on-read is not supported, -C is ignored");
+        qemuio_warn("copy-on-read is not supported, -C is ignored");
         flags &= ~QEMUIO_O_COPY_ON_READ;
     }
 
@@ -107,7 +107,7 @@ int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
     if (!blk) {
         error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
                       name ? name : "");
-        error_report_err(err);
+        qemuio_report_err(err);
         return 1;
     }
     blk_set_enable_write_cache(blk, !writethrough);
@@ -136,7 +136,7 @@ static void parse_trace(const char *arg)
         if (!strchr(p, '=') || !strncmp(p, "enable=", 7)) {
             const char *pattern = strchr(p, '=') ? p + 7 : p;
             if (*pattern && !strchr(pattern, '*') && !strchr(pattern, '?')) {
-                warn_report("trace event '%s' does not exist", pattern);
+                qemuio_warn("trace event '%s' does not exist", pattern);
             }
         }
         p = comma ? comma + 1 : NULL;
@@ -154,19 +154,107 @@ static void parse_object(const char *arg)
         type += 9;
     }
     len = strcspn(type, ",");
-    error_report("Parameter 'qom-type' does not accept value '%.*s'",
+    qemuio_error("Parameter 'qom-type' does not accept value '%.*s'",
                  (int)len, type);
     exit(1);
 }
 
-/* Read a line of any length from @f; NULL at the end of input. */
-static char *read_line(FILE *f)
+/*
+ * Standard input, read a line at a time.  While no complete line is
+ * there, the event loop runs, so that asynchronous requests complete
+ * (and print) while qemu-io waits for the user, as QEMU's does.  The
+ * descriptor is read directly (not through stdio), so that what poll()
+ * says is all there is.
+ */
+typedef struct LineReader {
+    char *buf;
+    size_t len;
+    size_t cap;
+    bool eof;
+} LineReader;
+
+#ifndef _WIN32
+#include <poll.h>
+
+/* Wait until standard input is readable, running the loop meanwhile. */
+static void wait_for_input(void)
 {
-    size_t cap = 256, len = 0;
+    AioContext *ctx = qemuio_blk ? blk_get_aio_context(qemuio_blk) : NULL;
+    int aio_fd = ctx ? aio_get_fd(ctx) : -1;
+
+    for (;;) {
+        struct pollfd fds[2] = {
+            { .fd = STDIN_FILENO, .events = POLLIN },
+            { .fd = aio_fd, .events = POLLIN },
+        };
+        int64_t timeout_ns = ctx ? aio_get_timeout_ns(ctx) : -1;
+        int timeout_ms, n;
+
+        if (aio_fd < 0) {
+            return;     /* nothing to run: block in read() */
+        }
+        if (timeout_ns < 0) {
+            timeout_ms = -1;
+        } else {
+            timeout_ms = (int)MIN((timeout_ns + 999999) / 1000000, INT_MAX);
+        }
+        n = poll(fds, 2, timeout_ms);
+        if (n < 0 && errno != EINTR) {
+            return;
+        }
+        if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+            return;
+        }
+        aio_dispatch(ctx);
+    }
+}
+
+/* The next line without its newline (the caller frees it), or NULL at
+ * the end of input. */
+static char *next_line(LineReader *r)
+{
+    for (;;) {
+        char *nl = r->len ? memchr(r->buf, '\n', r->len) : NULL;
+        char *line;
+        ssize_t n;
+
+        if (nl || (r->eof && r->len)) {
+            size_t linelen = nl ? (size_t)(nl - r->buf) : r->len;
+            size_t used = nl ? linelen + 1 : linelen;
+
+            line = qemu_xstrndup(r->buf, linelen);
+            memmove(r->buf, r->buf + used, r->len - used);
+            r->len -= used;
+            return line;
+        }
+        if (r->eof) {
+            return NULL;
+        }
+        if (r->cap - r->len < 4096) {
+            r->cap = r->cap ? r->cap * 2 : 8192;
+            r->buf = qemu_xrealloc(r->buf, r->cap);
+        }
+        wait_for_input();
+        n = read(STDIN_FILENO, r->buf + r->len, r->cap - r->len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            r->eof = true;
+        } else {
+            r->len += (size_t)n;
+        }
+    }
+}
+#else
+static char *next_line(LineReader *r)
+{
+    size_t len = 0, cap = 256;
     char *buf = qemu_xmalloc(cap);
     int c;
 
-    while ((c = getc(f)) != EOF) {
+    (void)r;
+    while ((c = getchar()) != EOF) {
         if (len + 1 >= cap) {
             cap *= 2;
             buf = qemu_xrealloc(buf, cap);
@@ -183,9 +271,11 @@ static char *read_line(FILE *f)
     buf[len] = '\0';
     return buf;
 }
+#endif
 
 static int command_loop(char **cmds, int ncmds)
 {
+    LineReader reader = { NULL, 0, 0, false };
     int failed = 0;
     int i;
 
@@ -202,15 +292,21 @@ static int command_loop(char **cmds, int ncmds)
 
         printf("%s", PROMPT);
         fflush(stdout);
-        line = read_line(stdin);
+        line = next_line(&reader);
         if (!line) {
             break;
+        }
+        /* Completions that arrived while the line was read come first,
+         * as in QEMU, where they run in the same loop iteration. */
+        if (qemuio_blk) {
+            qemuio_deliver_completions(qemuio_blk);
         }
         if (qemuio_command(line) < 0) {
             failed = 1;
         }
         free(line);
     }
+    free(reader.buf);
     return failed;
 }
 
@@ -273,7 +369,7 @@ int main(int argc, char **argv)
             break;
         case 'd':
             if (bdrv_parse_discard_flags(g.optarg, &flags) < 0) {
-                error_report("Invalid discard option: %s", g.optarg);
+                qemuio_error("Invalid discard option: %s", g.optarg);
                 exit(1);
             }
             break;
@@ -294,13 +390,13 @@ int main(int argc, char **argv)
             break;
         case 'i':
             if (bdrv_parse_aio(g.optarg, &flags) < 0) {
-                error_report("Invalid aio option: %s", g.optarg);
+                qemuio_error("Invalid aio option: %s", g.optarg);
                 exit(1);
             }
             break;
         case 't':
             if (bdrv_parse_cache_mode(g.optarg, &flags, &writethrough) < 0) {
-                error_report("Invalid cache option: %s", g.optarg);
+                qemuio_error("Invalid cache option: %s", g.optarg);
                 exit(1);
             }
             break;
@@ -321,6 +417,7 @@ int main(int argc, char **argv)
             break;
         case OPTION_IMAGE_OPTS:
             image_opts = true;
+            qemuio_image_opts = true;
             break;
         default:
             usage();
@@ -333,7 +430,7 @@ int main(int argc, char **argv)
         exit(1);
     }
     if (image_opts && format) {
-        error_report("--image-opts and -f are mutually exclusive");
+        qemuio_error("--image-opts and -f are mutually exclusive");
         exit(1);
     }
     if (!readonly) {
