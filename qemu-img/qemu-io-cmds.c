@@ -1646,9 +1646,11 @@ static int wait_break_f(BlockBackend *blk, int argc, char **argv)
 
 static int reopen_f(BlockBackend *blk, int argc, char **argv)
 {
+    const char *cache = NULL;
     bool ro = false, rw = false;
-    int flags = 0, c;
+    int flags = 0, c, ret;
     bool writethrough;
+    QDict *opts = qdict_new();
     ToolGetopt g;
 
     tool_getopt_init(&g);
@@ -1657,14 +1659,21 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
         case 'c':
             if (bdrv_parse_cache_mode(g.optarg, &flags, &writethrough) < 0) {
                 qemuio_error("Invalid cache option: %s", g.optarg);
+                qdict_unref(opts);
                 return -EINVAL;
             }
+            cache = g.optarg;
             break;
         case 'o':
+            if (!qemuio_parse_options(opts, g.optarg)) {
+                qdict_unref(opts);
+                return -EINVAL;
+            }
             break;
         case 'r':
             if (rw) {
                 qemuio_error("Only one -r/-w option may be given");
+                qdict_unref(opts);
                 return -EINVAL;
             }
             ro = true;
@@ -1672,19 +1681,23 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
         case 'w':
             if (ro) {
                 qemuio_error("Only one -r/-w option may be given");
+                qdict_unref(opts);
                 return -EINVAL;
             }
             rw = true;
             break;
         default:
+            qdict_unref(opts);
             return usage_error(argv[0]);
         }
     }
     if (g.optind != argc) {
+        qdict_unref(opts);
         return usage_error(argv[0]);
     }
-    qemuio_error("Reopening an image is not supported");
-    return -ENOTSUP;
+    ret = qemuio_reopen(ro ? -1 : rw ? 1 : 0, cache, opts);
+    qdict_unref(opts);
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */

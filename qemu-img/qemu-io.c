@@ -65,11 +65,15 @@ static void version(void)
            ")\nCopyright (C) 2026 The coblock authors\n");
 }
 
+static void remember_open(const char *name, QDict *opts, int flags,
+                          bool writethrough);
+
 int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
                 bool force_share)
 {
     Error *err = NULL;
     BlockBackend *blk;
+    QDict *saved_opts;
 
     if (qemuio_blk) {
         qemuio_error("file open already, try 'help close'");
@@ -103,16 +107,104 @@ int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
         flags &= ~QEMUIO_O_COPY_ON_READ;
     }
 
+    saved_opts = opts ? qdict_clone(opts) : NULL;
     blk = blk_new_open_noprefix(name, opts, flags, &err);
     if (!blk) {
         error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
                       name ? name : "");
         qemuio_report_err(err);
+        if (saved_opts) {
+            qdict_unref(saved_opts);
+        }
         return 1;
     }
     blk_set_enable_write_cache(blk, !writethrough);
     qemuio_blk = blk;
+    remember_open(name, saved_opts, flags, writethrough);
     return 0;
+}
+
+/* How the image was opened, for reopen. */
+static struct {
+    char *name;
+    QDict *opts;
+    int flags;
+    bool writethrough;
+} opened;
+
+static void remember_open(const char *name, QDict *opts, int flags,
+                          bool writethrough)
+{
+    free(opened.name);
+    if (opened.opts) {
+        qdict_unref(opened.opts);
+    }
+    opened.name = name ? qemu_xstrdup(name) : NULL;
+    opened.opts = opts;
+    opened.flags = flags;
+    opened.writethrough = writethrough;
+}
+
+/* Open with the remembered name and @opts (taken), or NULL and a
+ * report. */
+static BlockBackend *open_again(QDict *opts, int flags, bool writethrough)
+{
+    Error *err = NULL;
+    BlockBackend *blk;
+
+    blk = blk_new_open_noprefix(opened.name, opts, flags, &err);
+    if (!blk) {
+        qemuio_report_err(err);
+        return NULL;
+    }
+    blk_set_enable_write_cache(blk, !writethrough);
+    return blk;
+}
+
+int qemuio_reopen(int mode, const char *cache, QDict *opts)
+{
+    int flags = opened.flags;
+    bool writethrough = opened.writethrough;
+    QDict *merged = opened.opts ? qdict_clone(opened.opts) : qdict_new();
+    BlockBackend *blk;
+
+    if (cache) {
+        flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
+        if (bdrv_parse_cache_mode(cache, &flags, &writethrough) < 0) {
+            qemuio_error("Invalid cache option: %s", cache);
+            qdict_unref(merged);
+            return -EINVAL;
+        }
+    }
+    if (mode < 0) {
+        flags &= ~BDRV_O_RDWR;
+    } else if (mode > 0) {
+        flags |= BDRV_O_RDWR;
+    }
+    if (opts) {
+        qdict_join(merged, opts, true);
+    }
+
+    /* Close, then open with the new settings; if that fails, the image
+     * is opened again as it was. */
+    blk_drain(qemuio_blk);
+    blk_unref(qemuio_blk);
+    qemuio_blk = NULL;
+    blk = open_again(qdict_clone(merged), flags, writethrough);
+    if (blk) {
+        qemuio_blk = blk;
+        if (opened.opts) {
+            qdict_unref(opened.opts);
+        }
+        opened.opts = merged;
+        opened.flags = flags;
+        opened.writethrough = writethrough;
+        return 0;
+    }
+    qdict_unref(merged);
+    qemuio_blk = open_again(opened.opts ? qdict_clone(opened.opts) : NULL,
+                            opened.flags, opened.writethrough);
+    return -EINVAL;
 }
 
 void qemuio_close(void)
@@ -464,6 +556,7 @@ int main(int argc, char **argv)
 
     /* Requests still in flight complete (and print) before the end. */
     qemuio_close();
+    remember_open(NULL, NULL, 0, false);
     free(cmds);
     fflush(stdout);
     return ret;

@@ -59,6 +59,15 @@ void qemuio_warn(const char *fmt, ...) QEMU_PRINTF(1, 2);
 /* Report @err (message and hint) like qemuio_error and free it. */
 void qemuio_report_err(Error *err);
 
+/*
+ * Open the image again with changed settings: @mode < 0 read-only, > 0
+ * read-write, 0 unchanged; @cache a cache mode or NULL; @opts (not taken,
+ * may be NULL) options to add or change.  Requests in flight complete
+ * first.  On failure the image is opened as it was, the error reported,
+ * and a negative errno returned.
+ */
+int qemuio_reopen(int mode, const char *cache, QDict *opts);
+
 /* Close the image (waits for its requests). */
 void qemuio_close(void);
 

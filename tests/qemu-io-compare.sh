@@ -374,7 +374,8 @@ cases_common() {
 
     # breakpoints and reopen on a plain image
     each "break a b" "remove_break t" "resume t" "reopen -x" "reopen -c foo" \
-         "reopen -r -w" "reopen a"
+         "reopen -r -w" "reopen a" "reopen" "reopen -r" "reopen -w" \
+         "reopen -c none" "reopen -c writeback"
 
     # Both streams through one pipe: the interleaving must match.
     merged=1
@@ -510,6 +511,10 @@ cases_write() {
          -c "truncate 1M" -c "write -z 0 1" -c "flush" -c "aio_flush" \
          -c "read -P 0x11 0 1"
     t -r -c "write" -c "write -x 0 1" -c "write 0 x"
+    t -r -c "reopen -w" -c "write -P 9 0 1" -c "read -P 9 0 1"
+    c "reopen -r" "write 0 1" "reopen -w" "write -P 8 0 1" "read -P 8 0 1"
+    c "aio_write -P 7 0 512" "reopen -r" "read -P 7 0 512"
+    c "reopen -c none" "read -P 0x11 0 4k" "reopen -c writeback" "write 0 4k"
     t -U -c length
     t -U -r -c "read -P 0x11 0 4k"
     t -n -c "read -P 0x11 0 4k" -c "write -P 3 512 512" -c "read -P 3 512 512"
@@ -580,8 +585,8 @@ cases_ours_only() {
         -c "truncate -m full"
     expect 1 '^Could not wait for breakpoint t: Operation not supported$' EMPTY \
         "${null[@]}" -c "wait_break t"
-    expect 1 EMPTY '^qemu-io: Reopening an image is not supported$' \
-        "${null[@]}" -c "reopen -r"
+    expect 1 '^1 MiB$' "^qemu-io: Block protocol 'null-co' doesn't support the option 'foo'$" \
+        "${null[@]}" -c "reopen -o foo=bar" -c length
     expect 1 '^read failed: Operation not supported$' EMPTY \
         "${null[@]}" -c "read -b 0 512"
     expect 1 EMPTY "^qemu-io: Parameter 'qom-type' does not accept value 'secret'$" \
