@@ -13,15 +13,11 @@
 
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_null_co;
-#ifndef _WIN32
 extern const BlockDriver bdrv_file;
-#endif
 
 const BlockDriver *const bdrv_builtin_drivers[] = {
     &bdrv_raw,
     &bdrv_null_co,
-#ifndef _WIN32
     &bdrv_file,
-#endif
     NULL
 };

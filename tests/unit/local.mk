@@ -30,6 +30,25 @@ tests_unit_test_block_io_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 TESTS += tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 VALGRIND_TESTS = tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 
+# Windows: the completion-port loop and the file driver, on real files
+# and pipes (run under wine when cross-built).
+if OS_WINDOWS
+check_PROGRAMS += tests/unit/test-aio-win32 tests/unit/test-file-win32
+tests_unit_test_aio_win32_SOURCES = tests/unit/test-aio-win32.c
+tests_unit_test_aio_win32_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_aio_win32_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aio_win32_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+tests_unit_test_file_win32_SOURCES = tests/unit/test-file-win32.c
+tests_unit_test_file_win32_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_file_win32_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_file_win32_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-aio-win32 tests/unit/test-file-win32
+# The .exe tools under wine and QEMU on Linux exchange images (skipped
+# without wine, QEMU's tools or the tools).
+TESTS += tests/unit/win32-interop.sh
+endif
+EXTRA_DIST += tests/unit/test-aio-win32.c tests/unit/test-file-win32.c
+dist_noinst_SCRIPTS += tests/unit/win32-interop.sh
 # The tools' option parser, against the C library's getopt_long.
 check_PROGRAMS += tests/unit/test-tool-getopt
 tests_unit_test_tool_getopt_SOURCES = tests/unit/test-tool-getopt.c
