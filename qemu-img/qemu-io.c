@@ -145,16 +145,48 @@ static void remember_open(const char *name, QDict *opts, int flags,
     opened.writethrough = writethrough;
 }
 
-/* Open with the remembered name and @opts (taken), or NULL and a
- * report. */
-static BlockBackend *open_again(QDict *opts, int flags, bool writethrough)
+/*
+ * An option that no driver of the image consumed is refused by the open
+ * with "Block format 'raw' does not support the option 'foo'"; reopen
+ * says what QEMU's says, that the option cannot be changed.
+ */
+static bool report_unchangeable(Error *err, const QDict *changed)
+{
+    const char *msg = error_get_pretty(err);
+    const QDictEntry *e;
+
+    if (!changed || (!strstr(msg, " does not support the option '") &&
+                     !strstr(msg, " doesn't support the option '"))) {
+        return false;
+    }
+    for (e = qdict_first(changed); e; e = qdict_next(changed, e)) {
+        char *tail = qemu_xasprintf("the option '%s'", qdict_entry_key(e));
+        size_t mlen = strlen(msg), tlen = strlen(tail);
+        bool match = mlen >= tlen && !strcmp(msg + mlen - tlen, tail);
+
+        free(tail);
+        if (match) {
+            qemuio_error("Cannot change the option '%s'", qdict_entry_key(e));
+            error_free(err);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Open with the remembered name and @opts (taken), or NULL and a report
+ * (@changed: the options reopen was asked to change, or NULL). */
+static BlockBackend *open_again(QDict *opts, int flags, bool writethrough,
+                                const QDict *changed)
 {
     Error *err = NULL;
     BlockBackend *blk;
 
     blk = blk_new_open_noprefix(opened.name, opts, flags, &err);
     if (!blk) {
-        qemuio_report_err(err);
+        if (!report_unchangeable(err, changed)) {
+            qemuio_report_err(err);
+        }
         return NULL;
     }
     blk_set_enable_write_cache(blk, !writethrough);
@@ -190,7 +222,7 @@ int qemuio_reopen(int mode, const char *cache, QDict *opts)
     blk_drain(qemuio_blk);
     blk_unref(qemuio_blk);
     qemuio_blk = NULL;
-    blk = open_again(qdict_clone(merged), flags, writethrough);
+    blk = open_again(qdict_clone(merged), flags, writethrough, opts);
     if (blk) {
         qemuio_blk = blk;
         if (opened.opts) {
@@ -203,7 +235,7 @@ int qemuio_reopen(int mode, const char *cache, QDict *opts)
     }
     qdict_unref(merged);
     qemuio_blk = open_again(opened.opts ? qdict_clone(opened.opts) : NULL,
-                            opened.flags, opened.writethrough);
+                            opened.flags, opened.writethrough, NULL);
     return -EINVAL;
 }
 

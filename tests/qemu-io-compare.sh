@@ -369,7 +369,8 @@ cases_common() {
     # breakpoints and reopen on a plain image
     each "break a b" "remove_break t" "resume t" "reopen -x" "reopen -c foo" \
          "reopen -r -w" "reopen a" "reopen" "reopen -r" "reopen -w" \
-         "reopen -c none" "reopen -c writeback"
+         "reopen -c none" "reopen -c writeback" "reopen -o bogus=1" \
+         "reopen -o bogus=1,other=2"
 
     # Both streams through one pipe: the interleaving must match.
     merged=1
@@ -580,7 +581,7 @@ cases_ours_only() {
         -c "truncate -m full"
     expect 1 '^Could not wait for breakpoint t: Operation not supported$' EMPTY \
         "${null[@]}" -c "wait_break t"
-    expect 1 '^1 MiB$' "^qemu-io: Block protocol 'null-co' doesn't support the option 'foo'$" \
+    expect 1 '^1 MiB$' "^qemu-io: Cannot change the option 'foo'$" \
         "${null[@]}" -c "reopen -o foo=bar" -c length
     expect 1 '^read failed: Operation not supported$' EMPTY \
         "${null[@]}" -c "read -b 0 512"
