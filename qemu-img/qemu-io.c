@@ -11,6 +11,7 @@
  */
 #include "util/osdep.h"
 #include "block/block_int.h"
+#include "util/cutils.h"
 
 #include <signal.h>
 #include "qemu-img/qemu-io.h"
@@ -65,6 +66,91 @@ static void version(void)
            ")\nCopyright (C) 2026 The coblock authors\n");
 }
 
+/*
+ * -s: the image is opened under a temporary qcow2 overlay, so that writes
+ * go to the overlay and are forgotten at the end.  The overlay file is
+ * removed at once (it stays open).
+ */
+static BlockBackend *open_snapshot(const char *name, QDict *opts, int flags,
+                                   Error **errp)
+{
+#ifdef _WIN32
+    error_setg(errp, "Temporary snapshots (-s) are not supported on Windows");
+    if (opts) {
+        qdict_unref(opts);
+    }
+    return NULL;
+#else
+    const BlockDriver *qcow2 = bdrv_find_format("qcow2");
+    BlockBackend *base, *blk = NULL;
+    QemuOpts *create_opts = NULL;
+    char *backing = NULL, *format = NULL, *tmpl = NULL;
+    const char *tmpdir = getenv("TMPDIR");
+    int64_t size;
+    QDict *overlay_opts;
+    int fd;
+
+    if (!qcow2) {
+        error_setg(errp, "Temporary snapshots need the qcow2 driver");
+        if (opts) {
+            qdict_unref(opts);
+        }
+        return NULL;
+    }
+    /* The image itself, to learn its size, format and name. */
+    base = blk_new_open_noprefix(name, opts, flags & ~BDRV_O_RDWR, errp);
+    if (!base) {
+        return NULL;
+    }
+    size = blk_getlength(base);
+    format = qemu_xstrdup(blk_get_format_name(base));
+    backing = bdrv_get_display_filename(blk_bs(base));
+    blk_unref(base);
+    if (!path_is_absolute(backing) && strncmp(backing, "json:", 5) &&
+        !strstr(backing, "://")) {
+        /* The overlay lives elsewhere: name the image absolutely. */
+        char *abs = realpath(backing, NULL);
+        if (abs) {
+            free(backing);
+            backing = abs;
+        }
+    }
+    if (size < 0) {
+        error_setg_errno(errp, (int)-size, "Could not get the image size");
+        goto out;
+    }
+
+    tmpl = qemu_xasprintf("%s/vl.XXXXXX", tmpdir && *tmpdir ? tmpdir : "/var/tmp");
+    fd = mkstemp(tmpl);
+    if (fd < 0) {
+        error_setg_errno(errp, errno, "Could not get temporary filename");
+        goto out;
+    }
+    close(fd);
+
+    create_opts = qemu_opts_create(qcow2->create_opts);
+    qemu_opt_set_number(create_opts, "size", size);
+    if (!qemu_opt_set(create_opts, "backing_file", backing, errp) ||
+        !qemu_opt_set(create_opts, "backing_fmt", format, errp) ||
+        bdrv_create(qcow2, tmpl, create_opts, errp) < 0) {
+        unlink(tmpl);
+        goto out;
+    }
+    overlay_opts = qdict_new();
+    qdict_put_str(overlay_opts, "driver", "qcow2");
+    blk = blk_new_open_noprefix(tmpl, overlay_opts, flags | BDRV_O_RDWR, errp);
+    unlink(tmpl);
+out:
+    if (create_opts) {
+        qemu_opts_del(create_opts);
+    }
+    free(tmpl);
+    free(backing);
+    free(format);
+    return blk;
+#endif
+}
+
 static void remember_open(const char *name, QDict *opts, int flags,
                           bool writethrough);
 
@@ -96,11 +182,20 @@ int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
         flags |= BDRV_O_FORCE_SHARE;
     }
     if (flags & QEMUIO_O_SNAPSHOT) {
-        qemuio_error("can't open%s%s: %s", name ? " device " : "",
-                     name ? name : "",
-                     "Temporary snapshots (-s) are not supported");
-        qdict_unref(opts);
-        return 1;
+        flags &= ~QEMUIO_O_SNAPSHOT;
+        blk = open_snapshot(name, opts, flags, &err);
+        if (!blk) {
+            error_prepend(&err, "can't open%s%s: ", name ? " device " : "",
+                          name ? name : "");
+            qemuio_report_err(err);
+            return 1;
+        }
+        blk_set_enable_write_cache(blk, !writethrough);
+        qemuio_blk = blk;
+        /* reopen works on the overlay, which is gone from the file
+         * system: it is not possible. */
+        remember_open(NULL, NULL, -1, writethrough);
+        return 0;
     }
     if (flags & QEMUIO_O_COPY_ON_READ) {
         qemuio_warn("copy-on-read is not supported, -C is ignored");
@@ -197,8 +292,14 @@ int qemuio_reopen(int mode, const char *cache, QDict *opts)
 {
     int flags = opened.flags;
     bool writethrough = opened.writethrough;
-    QDict *merged = opened.opts ? qdict_clone(opened.opts) : qdict_new();
+    QDict *merged;
     BlockBackend *blk;
+
+    if (flags == -1) {
+        qemuio_error("Cannot reopen an image opened with -s");
+        return -ENOTSUP;
+    }
+    merged = opened.opts ? qdict_clone(opened.opts) : qdict_new();
 
     if (cache) {
         flags &= ~(BDRV_O_NOCACHE | BDRV_O_NO_FLUSH);
