@@ -138,7 +138,7 @@ static BlockBackend *open_snapshot(const char *name, QDict *opts, int flags,
     }
     overlay_opts = qdict_new();
     qdict_put_str(overlay_opts, "driver", "qcow2");
-    blk = blk_new_open_noprefix(tmpl, overlay_opts, flags | BDRV_O_RDWR, errp);
+    blk = blk_new_open_noprefix(tmpl, overlay_opts, flags, errp);
     unlink(tmpl);
 out:
     if (create_opts) {

@@ -82,8 +82,6 @@ known_diffs=(
     "*-c open -o driver=raw|block layer: wording for a missing file name"
     "\[qcow2\]*-c read -b 0 512|block layer: no VM state API (read -b, write -b)"
     "\[qcow2\]*-c write -b 0 *|block layer: no VM state API (read -b, write -b)"
-    "\[qcow2\]*-c discard 0 64k -c map*|qcow2 driver: a discarded cluster reads as unallocated (QEMU: a zero cluster, allocated)"
-    "\[qcow2\]*-c truncate 100|qcow2 driver: accepts a size that is not a multiple of 512"
     "*-c open -o =x|block layer: wording for a missing driver and file"
     "*-c open -o foo IMG|block layer: no warning when probing guesses raw"
 )
