@@ -347,24 +347,11 @@ static bool iobuf_from_file(IOBuf *b, int64_t len, const char *path)
         return false;
     }
     fclose(f);
-    if (got == 0 && want > 0) {
+    if (got == 0) {
+        /* Also for a length of 0: nothing was read. */
         fprintf(stderr, "%s: file is empty\n", path);
         iobuf_free(b);
         return false;
-    }
-    if (got == 0) {
-        /* Nothing to write; an empty file is still refused below. */
-        FILE *g = fopen(path, "rb");
-        bool empty = !g || fgetc(g) == EOF;
-        if (g) {
-            fclose(g);
-        }
-        if (empty) {
-            fprintf(stderr, "%s: file is empty\n", path);
-            iobuf_free(b);
-            return false;
-        }
-        return true;
     }
     for (size_t pos = got; pos < want; pos += MIN(got, want - pos)) {
         memcpy(b->buf + pos, b->buf, MIN(got, want - pos));

@@ -497,6 +497,7 @@ cases_write() {
          "write 4M 1" "write -P 0xff 3M 64k" "write 4095 2"
     c "write -P 0x55 512 1k" "read -P 0x55 512 1k" "read -P 0 0 512" "map"
     c "write -s IMG 1M 8k" "read -v 1M 64"
+    each "write -s IMG 0 0" "write -s /dev/null 0 0"
     c "writev 0 1k 2k 3" "read -P 0xcd 0 3075"
     each "writev -P 0x42 100 1 2 3" "writev -f 0 512" "writev 4M 1" \
          "writev -P 300 0 1" "writev 0 3G" "writev 0 1G 1G" "writev -q 0 1" \
