@@ -1301,8 +1301,12 @@ static int truncate_f(BlockBackend *blk, int argc, char **argv)
     if (g.optind >= argc) {
         return usage_error(argv[0]);
     }
-    if (get_number(argv[g.optind], &offset) < 0) {
-        return -EINVAL;
+    ret = parse_number(argv[g.optind], &offset);
+    if (ret < 0) {
+        /* QEMU names the first word after the command here, whichever
+         * word it was that did not parse. */
+        print_number_error(ret, argv[1]);
+        return ret;
     }
     ret = do_truncate(blk, offset, prealloc, &err);
     if (ret < 0) {

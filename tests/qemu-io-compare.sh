@@ -83,6 +83,7 @@ known_diffs=(
     "\[qcow2\]*-c read -b 0 512|block layer: no VM state API (read -b, write -b)"
     "\[qcow2\]*-c write -b 0 *|block layer: no VM state API (read -b, write -b)"
     "*-c open -o =x|block layer: wording for a missing driver and file"
+    "\[raw\]*-c truncate 100 -c length -c map -c read 0 512|block layer: a length that is not a multiple of 512 is not rounded up (QEMU: 512)"
     "*-c open -o foo IMG|block layer: no warning when probing guesses raw"
 )
 
@@ -519,9 +520,12 @@ cases_write() {
     each "truncate 8M" "truncate 1M" "truncate x" "truncate -m foo 1M" \
          "truncate -m off 8M" "truncate -m full 8M" "truncate -m falloc 8M" \
          "truncate -m metadata 8M" "truncate 100" "truncate -x 1M" \
-         "truncate 1M 2M" "t 2M"
+         "truncate 1M 2M" "t 2M" "truncate -- 1M" "truncate -m off -- 2M" \
+         "truncate 1M -m off" "truncate x -m off" "truncate 3M -- x" \
+         "truncate -- x" "truncate -mfull 8M"
     c "truncate 8M" "length" "map" "read -P 0 4M 4M"
     c "truncate 1M" "length" "read 1M 1"
+    c "truncate 100" "length" "map" "read 0 512"
 
     # Read-only: writing commands are refused before they run.
     t -r -c "write 0 1" -c "aio_write 0 1" -c "writev 0 1" -c "discard 0 1" \
