@@ -89,3 +89,25 @@ TESTS_ENVIRONMENT += QEMU_USER='$(QEMU_USER)' QEMU_LD_PREFIX='$(QEMU_USER_PREFIX
 endif
 dist_noinst_SCRIPTS += tests/valgrind-wrapper tests/wine-wrapper tests/qemu-user-wrapper
 EXTRA_DIST += tests/valgrind.supp
+
+# The file protocol driver and its I/O engines, on real files.
+if OS_LINUX
+check_PROGRAMS += tests/unit/test-aio-engines
+tests_unit_test_aio_engines_SOURCES = tests/unit/test-aio-engines.c
+tests_unit_test_aio_engines_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_aio_engines_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aio_engines_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-aio-engines
+VALGRIND_TESTS += tests/unit/test-aio-engines
+endif
+
+if OS_LINUX
+check_PROGRAMS += tests/unit/test-file-posix
+tests_unit_test_file_posix_SOURCES = tests/unit/test-file-posix.c
+tests_unit_test_file_posix_CPPFLAGS = $(UNIT_CPPFLAGS) \
+	-DQEMU_IMG_REF='"$(QEMU_IMG_REF)"' -DQEMU_IO_REF='"$(QEMU_IO_REF)"'
+tests_unit_test_file_posix_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_file_posix_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-file-posix
+VALGRIND_TESTS += tests/unit/test-file-posix
+endif
