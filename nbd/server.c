@@ -692,7 +692,9 @@ static uint32_t nbd_check_request(NBDClient *c, const NBDRequest *req,
         return NBD_EPERM;
     }
     if (ranged && !range_within(req->offset, req->len, exp->size)) {
-        return writes ? NBD_ENOSPC : NBD_EINVAL;
+        /* The spec's choice: ENOSPC for writing past the end, EINVAL for
+         * reading or trimming there. */
+        return (writes && req->type != NBD_CMD_TRIM) ? NBD_ENOSPC : NBD_EINVAL;
     }
     return 0;
 }
