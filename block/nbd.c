@@ -70,6 +70,7 @@ typedef struct BDRVNBDState {
 
     bool reader_running;
     bool dead;                  /* the connection is gone */
+    bool server_shutdown;       /* the server said NBD_ESHUTDOWN */
 } BDRVNBDState;
 
 /* ---- filenames and options ---- */
@@ -435,6 +436,18 @@ static void nbd_complete(NBDClientRequest *r, int ret)
     }
 }
 
+/* -errno for a wire error in a reply.  A server shutting down is a
+ * connection going away: the request fails with -EIO and the reader
+ * hangs up politely after this reply. */
+static int nbd_reply_error(BDRVNBDState *s, uint32_t err)
+{
+    if (err == NBD_ESHUTDOWN) {
+        s->server_shutdown = true;
+        return -EIO;
+    }
+    return err ? -nbd_wire_to_errno(err) : -EIO;
+}
+
 /* The request a reply names, or NULL for a handle we never sent. */
 static NBDClientRequest *nbd_find_request(BDRVNBDState *s, uint64_t handle)
 {
@@ -566,7 +579,7 @@ static int coroutine_fn nbd_read_chunk(BDRVNBDState *s, const uint8_t *hdr)
                 return ret;
             }
             if (r->ret == 0) {
-                r->ret = err ? -nbd_wire_to_errno(err) : -EIO;
+                r->ret = nbd_reply_error(s, err);
             }
             break;
         }
@@ -612,7 +625,7 @@ static int coroutine_fn nbd_read_simple(BDRVNBDState *s, const uint8_t *hdr)
     if (r->type == NBD_CMD_BLOCK_STATUS && !err) {
         return -EPROTO;
     }
-    nbd_complete(r, err ? -nbd_wire_to_errno(err) : 0);
+    nbd_complete(r, err ? nbd_reply_error(s, err) : 0);
     return 0;
 }
 
@@ -629,6 +642,19 @@ static void nbd_kill(BDRVNBDState *s)
         }
     }
     qemu_co_queue_restart_all(&s->free_slots);
+}
+
+static void coroutine_fn nbd_send_disc(BDRVNBDState *s)
+{
+    uint8_t hdr[NBD_REQUEST_SIZE];
+    NBDRequest req = { .type = NBD_CMD_DISC };
+
+    nbd_encode_request(hdr, &req);
+    qemu_co_mutex_lock(&s->send_lock);
+    if (!s->dead) {
+        cosocket_write_all(s->sock, hdr, sizeof(hdr));
+    }
+    qemu_co_mutex_unlock(&s->send_lock);
 }
 
 static void coroutine_fn nbd_reader_co(void *opaque)
@@ -659,6 +685,11 @@ static void coroutine_fn nbd_reader_co(void *opaque)
             ret = -EPROTO;
         }
         if (ret < 0) {
+            break;
+        }
+        if (s->server_shutdown) {
+            /* The specification wants a soft disconnect. */
+            nbd_send_disc(s);
             break;
         }
     }
@@ -945,16 +976,8 @@ typedef struct NBDDiscCo {
 static void coroutine_fn nbd_disc_entry(void *opaque)
 {
     NBDDiscCo *d = opaque;
-    BDRVNBDState *s = d->s;
-    uint8_t hdr[NBD_REQUEST_SIZE];
-    NBDRequest req = { .type = NBD_CMD_DISC };
 
-    nbd_encode_request(hdr, &req);
-    qemu_co_mutex_lock(&s->send_lock);
-    if (!s->dead) {
-        cosocket_write_all(s->sock, hdr, sizeof(hdr));
-    }
-    qemu_co_mutex_unlock(&s->send_lock);
+    nbd_send_disc(d->s);
     d->done = true;
 }
 

@@ -33,3 +33,12 @@ tests_nbd_nbd_hostile_SOURCES = tests/nbd/nbd-hostile.c tests/nbd/hostile.c
 tests_nbd_nbd_hostile_LDADD = $(COBLOCK_INTERNAL)
 endif
 noinst_HEADERS += tests/nbd/hostile.h
+
+if OS_POSIX
+check_PROGRAMS += tests/nbd/nbd-io
+tests_nbd_nbd_io_SOURCES = tests/nbd/nbd-io.c
+tests_nbd_nbd_io_LDADD = $(COBLOCK_INTERNAL)
+TESTS += tests/nbd/server-interop.sh tests/nbd/client-interop.sh
+endif
+dist_noinst_SCRIPTS += tests/nbd/server-interop.sh tests/nbd/client-interop.sh
+dist_noinst_DATA += tests/nbd/common.sh
