@@ -138,7 +138,7 @@ static NBDExport *nbd_find_export(NBDServer *server, const char *name,
     NBDExport *exp;
 
     QTAILQ_FOREACH(exp, &server->exports, next) {
-        if (strlen(exp->name) == len && !memcmp(exp->name, name, len)) {
+        if (strlen(exp->name) == len && (len == 0 || !memcmp(exp->name, name, len))) {
             return exp;
         }
     }
