@@ -22,7 +22,9 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 static char tmpdir[256];
 
@@ -632,6 +634,316 @@ START_TEST(test_hostile_client)
 }
 END_TEST
 
+/* ---- a hostile server against our client ---- */
+
+/*
+ * A scripted server in a thread: a well-formed handshake up to the point
+ * where the scenario breaks the protocol, then one or two replies to the
+ * client's requests that do.  The client must fail cleanly: open errors
+ * with a message, requests with -errno, no crash, no hang.
+ */
+enum {
+    FAKE_BAD_GREETING,
+    FAKE_OLDSTYLE,
+    FAKE_HUGE_OPTION_REPLY,
+    FAKE_EXPORT_UNKNOWN,
+    FAKE_BAD_INFO_LENGTH,
+    FAKE_NO_EXPORT_INFO,
+    FAKE_BAD_BLOCK_SIZE,
+    /* transmission: the client sends one read of 4096 at 0 */
+    FAKE_UNKNOWN_HANDLE,
+    FAKE_DATA_OUTSIDE,
+    FAKE_DATA_SHORT,
+    FAKE_SIMPLE_FOR_READ,
+    FAKE_UNKNOWN_CHUNK,
+    FAKE_BAD_ERROR_CHUNK,
+    FAKE_BAD_REPLY_MAGIC,
+    FAKE_HANG_UP_MID_DATA,
+    FAKE_HUGE_CHUNK,
+    FAKE_BAD_HOLE,
+    FAKE_ERROR_THEN_OK,
+    FAKE__MAX
+};
+
+#define FAKE_SIZE (1024 * 1024)
+
+typedef struct Fake {
+    int scenario;
+    int lfd;
+    int done;
+} Fake;
+
+static bool fsend(int fd, const void *buf, size_t len)
+{
+    return send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len;
+}
+
+static bool frecv(int fd, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+
+    while (len) {
+        ssize_t n = recv(fd, p, len, 0);
+
+        if (n <= 0) {
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool frep(int fd, uint32_t opt, uint32_t type, const void *data,
+                 uint32_t len)
+{
+    uint8_t hdr[NBD_OPTION_REPLY_SIZE];
+
+    nbd_encode_option_reply(hdr, opt, type, len);
+    return fsend(fd, hdr, sizeof(hdr)) && (!len || fsend(fd, data, len));
+}
+
+static void fchunk(int fd, uint16_t flags, uint16_t type, uint64_t handle,
+                   const void *payload, uint32_t len, uint32_t claimed)
+{
+    uint8_t hdr[NBD_CHUNK_HEADER_SIZE];
+
+    nbd_encode_chunk_header(hdr, flags, type, handle, claimed);
+    fsend(fd, hdr, sizeof(hdr));
+    if (len) {
+        fsend(fd, payload, len);
+    }
+}
+
+/* The handshake, honest until the scenario says otherwise.  Returns
+ * false when the scenario ends during it. */
+static bool fake_handshake(Fake *f, int fd)
+{
+    uint8_t buf[64 * 1024];
+    uint32_t opt, len;
+
+    nbd_st64(buf, NBD_INIT_MAGIC);
+    nbd_st64(buf + 8, f->scenario == FAKE_OLDSTYLE ? NBD_CLISERV_MAGIC : NBD_OPTS_MAGIC);
+    nbd_st16(buf + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+    if (f->scenario == FAKE_BAD_GREETING) {
+        buf[3] ^= 0x20;
+    }
+    if (!fsend(fd, buf, 18) || f->scenario == FAKE_OLDSTYLE ||
+        f->scenario == FAKE_BAD_GREETING || !frecv(fd, buf, 4)) {
+        return false;
+    }
+    for (;;) {
+        if (!frecv(fd, buf, 16)) {
+            return false;
+        }
+        opt = nbd_ld32(buf + 8);
+        len = nbd_ld32(buf + 12);
+        if (len > sizeof(buf) || !frecv(fd, buf, len)) {
+            return false;
+        }
+        switch (opt) {
+        case NBD_OPT_STRUCTURED_REPLY:
+            if (f->scenario == FAKE_HUGE_OPTION_REPLY) {
+                uint8_t hdr[NBD_OPTION_REPLY_SIZE];
+
+                nbd_encode_option_reply(hdr, opt, NBD_REP_ACK, 0x7fffffff);
+                fsend(fd, hdr, sizeof(hdr));
+                return false;
+            }
+            frep(fd, opt, NBD_REP_ACK, NULL, 0);
+            break;
+        case NBD_OPT_SET_META_CONTEXT:
+            nbd_st32(buf, 5);
+            memcpy(buf + 4, "base:allocation", 15);
+            frep(fd, opt, NBD_REP_META_CONTEXT, buf, 19);
+            frep(fd, opt, NBD_REP_ACK, NULL, 0);
+            break;
+        case NBD_OPT_GO:
+            if (f->scenario == FAKE_EXPORT_UNKNOWN) {
+                frep(fd, opt, NBD_REP_ERR_UNKNOWN, "no such\x01thing", 13);
+                return false;
+            }
+            if (f->scenario == FAKE_BAD_BLOCK_SIZE) {
+                nbd_st16(buf, NBD_INFO_BLOCK_SIZE);
+                nbd_st32(buf + 2, 3);
+                nbd_st32(buf + 6, 4096);
+                nbd_st32(buf + 10, 65536);
+                frep(fd, opt, NBD_REP_INFO, buf, 14);
+            }
+            if (f->scenario != FAKE_NO_EXPORT_INFO) {
+                nbd_st16(buf, NBD_INFO_EXPORT);
+                nbd_st64(buf + 2, FAKE_SIZE);
+                nbd_st16(buf + 10, NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH);
+                frep(fd, opt, NBD_REP_INFO, buf,
+                     f->scenario == FAKE_BAD_INFO_LENGTH ? 11 : 12);
+            }
+            frep(fd, opt, NBD_REP_ACK, NULL, 0);
+            return f->scenario >= FAKE_UNKNOWN_HANDLE;
+        default:
+            frep(fd, opt, NBD_REP_ERR_UNSUP, NULL, 0);
+            break;
+        }
+    }
+}
+
+static void fake_reply(Fake *f, int fd, const NBDRequest *req)
+{
+    uint8_t p[4096 + 64];
+    uint64_t h = req->handle;
+
+    memset(p, 0x3c, sizeof(p));
+    switch (f->scenario) {
+    case FAKE_UNKNOWN_HANDLE:
+        nbd_st64(p, 0);
+        fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, h + 1000,
+               p, 8 + 4096, 8 + 4096);
+        break;
+    case FAKE_DATA_OUTSIDE:
+        nbd_st64(p, 1);      /* one byte too far: ends past the request */
+        fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, h,
+               p, 8 + 4096, 8 + 4096);
+        break;
+    case FAKE_DATA_SHORT:
+        nbd_st64(p, 0);
+        fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, h,
+               p, 8 + 100, 8 + 100);
+        break;
+    case FAKE_SIMPLE_FOR_READ: {
+        uint8_t r[NBD_SIMPLE_REPLY_SIZE];
+
+        nbd_encode_simple_reply(r, 0, h);
+        fsend(fd, r, sizeof(r));
+        fsend(fd, p, 4096);
+        break;
+    }
+    case FAKE_UNKNOWN_CHUNK:
+        fchunk(fd, NBD_REPLY_FLAG_DONE, 77, h, p, 4, 4);
+        break;
+    case FAKE_BAD_ERROR_CHUNK:
+        nbd_st32(p, NBD_EIO);
+        nbd_st16(p + 4, 500);   /* message longer than the chunk */
+        fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, h, p, 10, 10);
+        break;
+    case FAKE_BAD_REPLY_MAGIC:
+        fsend(fd, "\xde\xad\xbe\xef\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+        break;
+    case FAKE_HANG_UP_MID_DATA:
+        nbd_st64(p, 0);
+        fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, h,
+               p, 8 + 1000, 8 + 4096);
+        break;
+    case FAKE_HUGE_CHUNK:
+        nbd_st64(p, 0);
+        fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, h,
+               p, 8, 0xfffffff0u);
+        break;
+    case FAKE_BAD_HOLE:
+        nbd_st64(p, 0);
+        nbd_st32(p + 8, 0);     /* a hole of zero bytes */
+        fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_HOLE, h, p, 12, 12);
+        break;
+    case FAKE_ERROR_THEN_OK:
+        if (req->offset == 0) {
+            nbd_st32(p, NBD_EPERM);
+            nbd_st16(p + 4, 4);
+            memcpy(p + 6, "nope", 4);
+            fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, h, p, 10, 10);
+        } else {
+            nbd_st64(p, req->offset);
+            nbd_st32(p + 8, req->len);
+            fchunk(fd, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_HOLE, h, p, 12, 12);
+        }
+        break;
+    }
+}
+
+static void *fake_server_thread(void *opaque)
+{
+    Fake *f = opaque;
+    int fd = accept(f->lfd, NULL, NULL);
+
+    if (fd >= 0) {
+        struct timeval tv = { .tv_sec = 20 };
+
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        if (fake_handshake(f, fd)) {
+            uint8_t hdr[NBD_REQUEST_SIZE];
+            NBDRequest req;
+
+            while (frecv(fd, hdr, sizeof(hdr)) && !nbd_decode_request(hdr, &req) &&
+                   req.type != NBD_CMD_DISC) {
+                fake_reply(f, fd, &req);
+            }
+        }
+        close(fd);
+    }
+    qatomic_store_release(&f->done, 1);
+    aio_notify(ctx);
+    return NULL;
+}
+
+static const char *const fake_open_errors[] = {
+    [FAKE_BAD_GREETING] = "Invalid magic received",
+    [FAKE_OLDSTYLE] = "Server uses the oldstyle protocol, which is not supported",
+    [FAKE_HUGE_OPTION_REPLY] = "Server sent an option reply of 2147483647 bytes",
+    [FAKE_EXPORT_UNKNOWN] = "Requested export not available",
+    [FAKE_BAD_INFO_LENGTH] = "Invalid NBD_INFO_EXPORT length 11",
+    [FAKE_NO_EXPORT_INFO] = "Server did not send export information",
+    [FAKE_BAD_BLOCK_SIZE] = "Server sent an invalid minimum block size 3",
+};
+
+START_TEST(test_hostile_server)
+{
+    NBDAddress addr = { .type = NBD_ADDRESS_UNIX };
+    char path[400], uri[500];
+    QemuThread t;
+    Fake f;
+    BlockBackend *blk;
+    Error *err = NULL;
+    uint8_t buf[4096];
+    int ret;
+
+    memset(&f, 0, sizeof(f));
+    f.scenario = _i;
+    snprintf(path, sizeof(path), "%s/fake.sock", tmpdir);
+    addr.path = path;
+    ck_assert_int_eq(nbd_socket_listen(&addr, &f.lfd, 1, &error_abort), 1);
+    ck_assert_int_eq(qemu_thread_create(&t, "fake", fake_server_thread, &f,
+                                        QEMU_THREAD_JOINABLE), 0);
+    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", path);
+    blk = blk_new_open_noprefix(uri, NULL, BDRV_O_PROTOCOL, &err);
+    if (_i < FAKE_UNKNOWN_HANDLE) {
+        ck_assert_ptr_null(blk);
+        ck_assert_str_eq(error_get_pretty(err), fake_open_errors[_i]);
+        if (_i == FAKE_EXPORT_UNKNOWN) {
+            ck_assert_str_eq(error_get_hint(err), "server reported: no such?thing\n");
+        }
+        error_free(err);
+    } else {
+        ck_assert_msg(blk, "%s", err ? error_get_pretty(err) : "");
+        ret = blk_pread(blk, 0, sizeof(buf), buf, 0);
+        if (_i == FAKE_ERROR_THEN_OK) {
+            /* An error reply fails one request; the connection lives on. */
+            ck_assert_int_eq(ret, -EPERM);
+            memset(buf, 1, sizeof(buf));
+            ck_assert_int_eq(blk_pread(blk, 8192, sizeof(buf), buf, 0), 0);
+            ck_assert(buffer_is_zero(buf, sizeof(buf)));
+        } else {
+            /* A broken server: this and every later request fail. */
+            ck_assert_int_eq(ret, -EIO);
+            ck_assert_int_eq(blk_pread(blk, 8192, 512, buf, 0), -EIO);
+        }
+        blk_unref(blk);
+    }
+    /* The fake server ends when the client hangs up. */
+    while (!qatomic_load_acquire(&f.done)) {
+        aio_poll(ctx, true);
+    }
+    qemu_thread_join(&t);
+    close(f.lfd);
+}
+END_TEST
+
 static Suite *nbd_suite(void)
 {
     Suite *s = suite_create("nbd");
@@ -653,6 +965,12 @@ static Suite *nbd_suite(void)
     tcase_add_test(tc, test_two_clients);
     tcase_add_test(tc, test_client_errors);
     tcase_add_test(tc, test_server_goes_away);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("hostile-server");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_hostile_server, 0, FAKE__MAX);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile");
