@@ -42,3 +42,29 @@ TESTS += tests/nbd/server-interop.sh tests/nbd/client-interop.sh
 endif
 dist_noinst_SCRIPTS += tests/nbd/server-interop.sh tests/nbd/client-interop.sh
 dist_noinst_DATA += tests/nbd/common.sh
+
+# The server's handshake and request parser as a libFuzzer target.
+#
+#   ./configure CC=clang CFLAGS='-g -O1 -fsanitize=fuzzer-no-link,address,undefined'
+#   make fuzz-nbd-server
+#   ./fuzz/fuzz-nbd-server $(srcdir)/fuzz/corpus/nbd-server
+#
+# make check replays the seed corpus through the same code without
+# libFuzzer (fuzz/replay-main.c supplies main).
+if OS_POSIX
+check_PROGRAMS += fuzz/fuzz-nbd-server-replay
+fuzz_fuzz_nbd_server_replay_SOURCES = fuzz/fuzz-nbd-server.c fuzz/replay-main.c
+fuzz_fuzz_nbd_server_replay_LDADD = $(COBLOCK_INTERNAL)
+TESTS += tests/nbd/fuzz-replay.sh
+endif
+NBD_FUZZ_LINK_FLAGS = -fsanitize=fuzzer
+fuzz-nbd-server: $(srcdir)/fuzz/fuzz-nbd-server.c libcoblock-internal.la
+	@$(MKDIR_P) fuzz
+	$(LIBTOOL) --tag=CC --mode=link $(CC) $(DEFS) $(DEFAULT_INCLUDES) \
+		$(AM_CPPFLAGS) $(CPPFLAGS) $(AM_CFLAGS) $(CFLAGS) $(NBD_FUZZ_LINK_FLAGS) \
+		$(AM_LDFLAGS) $(LDFLAGS) -o fuzz/fuzz-nbd-server \
+		$(srcdir)/fuzz/fuzz-nbd-server.c libcoblock-internal.la $(COBLOCK_LIBS)
+CLEANFILES += fuzz/fuzz-nbd-server
+.PHONY: fuzz-nbd-server
+EXTRA_DIST += fuzz/corpus/nbd-server
+dist_noinst_SCRIPTS += tests/nbd/fuzz-replay.sh
