@@ -29,6 +29,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 static BlockBackend *blk;
 static AioContext *ctx;
@@ -105,8 +106,14 @@ static int cmd_dump(const char *file)
             }
         }
     }
-    if (!p.error && ftruncate(fd, size) < 0) {
-        p.error = -errno;
+    if (!p.error) {
+        struct stat st;
+
+        /* A regular file gets the image's length (a hole at the end
+         * leaves it short); /dev/null and pipes do not. */
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd, size) < 0) {
+            p.error = -errno;
+        }
     }
     close(fd);
     for (i = 0; i < DUMP_DEPTH; i++) {
