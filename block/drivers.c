@@ -13,9 +13,7 @@
 
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_null_co;
-#ifndef _WIN32
 extern const BlockDriver bdrv_file;
-#endif
 extern const BlockDriver bdrv_nbd;
 extern const BlockDriver bdrv_nbd_tcp;
 extern const BlockDriver bdrv_nbd_unix;
@@ -23,9 +21,7 @@ extern const BlockDriver bdrv_nbd_unix;
 const BlockDriver *const bdrv_builtin_drivers[] = {
     &bdrv_raw,
     &bdrv_null_co,
-#ifndef _WIN32
     &bdrv_file,
-#endif
     &bdrv_nbd,
     &bdrv_nbd_tcp,
     &bdrv_nbd_unix,

@@ -11,6 +11,12 @@ BLOCK_SOURCES = \
 pkginclude_HEADERS += include/coblock/block.h
 noinst_HEADERS += include/block/block.h include/block/block_int.h
 
+# The file protocol driver on Windows (overlapped I/O, completion port).
+if OS_WINDOWS
+BLOCK_SOURCES += block/file-win32.c
+endif
+EXTRA_DIST += block/file-win32.c
+noinst_HEADERS += include/block/file-win32.h
 # The file protocol driver and its I/O engines (POSIX; the kernel engines
 # on Linux only).
 if OS_POSIX

@@ -85,6 +85,7 @@ struct AioContext {
     HANDLE *wait_handles;
     AioHandler **wait_owners;
     unsigned wait_alloc;
+    struct AioWin32Port *win32_port;    /* completion port, on first use */
 #else
     int epollfd;             /* -1 when using poll() */
     struct pollfd *pollfds;

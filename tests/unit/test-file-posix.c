@@ -984,6 +984,46 @@ static BlockBackend *try_open(const char *p, int flags, const char *locking,
 
 /* Two opens in one process have two open file descriptions: their OFD
  * locks exclude each other as two processes' would. */
+/* A raw image keeps no metadata of its own: as with QEMU, writers and
+ * readers may share it. */
+START_TEST(test_locking_raw_shares)
+{
+    BlockBackend *a, *b, *c;
+    char msg[1024];
+
+    engine = ENG_THREADS;
+    direct = false;
+    make_file(path, 1 * MiB);
+    a = try_open(path, BDRV_O_RDWR, NULL, msg, sizeof(msg));
+    ck_assert_msg(a != NULL, "%s", msg);
+    b = try_open(path, BDRV_O_RDWR, NULL, msg, sizeof(msg));
+    ck_assert_msg(b != NULL, "%s", msg);
+    c = try_open(path, 0, NULL, msg, sizeof(msg));
+    ck_assert_msg(c != NULL, "%s", msg);
+    blk_unref(c);
+    blk_unref(b);
+    blk_unref(a);
+}
+END_TEST
+
+/* Exclusion needs a format with metadata (qcow2): its users refuse to
+ * share writes and resizes. */
+static bool have_qcow2_image(void)
+{
+    char *argv[] = { (char *)QEMU_IMG_REF, (char *)"create", (char *)"-q",
+                     (char *)"-f", (char *)"qcow2", (char *)path,
+                     (char *)"1M", NULL };
+    char out[1024];
+
+    if (!bdrv_find_format("qcow2")) {
+        fprintf(stderr, "qcow2 not built in: exclusion between writers "
+                "not tested\n");
+        return false;
+    }
+    unlink(path);
+    return run_prog(argv, out, sizeof(out)) == 0;
+}
+
 START_TEST(test_locking_in_process)
 {
     BlockBackend *a, *b;
@@ -991,7 +1031,9 @@ START_TEST(test_locking_in_process)
 
     engine = ENG_THREADS;
     direct = false;
-    make_file(path, 1 * MiB);
+    if (!have_qcow2_image()) {
+        return;
+    }
     a = try_open(path, BDRV_O_RDWR, NULL, NULL, 0);
     ck_assert_ptr_nonnull(a);
 
@@ -1073,6 +1115,10 @@ START_TEST(test_locking_against_qemu)
     }
     engine = ENG_THREADS;
     direct = false;
+    if (!bdrv_find_format("qcow2")) {
+        fprintf(stderr, "qcow2 not built in: locking against QEMU not tested\n");
+        return;
+    }
     ck_assert_int_eq(run_prog(create_argv, out, sizeof(out)), 0);
 
     /* QEMU holds the image as a qcow2 writer. */
@@ -1277,6 +1323,7 @@ static Suite *file_suite(void)
     tc = tcase_create("locking");
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_locking_raw_shares);
     tcase_add_test(tc, test_locking_in_process);
     tcase_add_test(tc, test_locking_against_qemu);
     suite_add_tcase(s, tc);
