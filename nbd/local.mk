@@ -14,8 +14,9 @@ if OS_POSIX
 bin_PROGRAMS += nbd/coblock-nbd
 nbd_coblock_nbd_SOURCES = nbd/coblock-nbd.c
 nbd_coblock_nbd_LDADD = $(COBLOCK_INTERNAL)
+dist_man_MANS += docs/coblock-nbd.1
 endif
-EXTRA_DIST += nbd/coblock-nbd.c
+EXTRA_DIST += nbd/coblock-nbd.c docs/nbd.md docs/coblock-nbd.1 bench/nbd-bench.sh
 
 # Tests: the unit test runs our client against our server and the hostile
 # client against our server, in one process; the scripts in tests/nbd/
