@@ -27,6 +27,7 @@
 #define MAX_LISTENERS 16
 
 static const char *progname = "coblock-nbd";
+static const char *argv0 = "coblock-nbd";    /* as invoked, for "Try" hints */
 
 typedef struct Server {
     AioContext *ctx;
@@ -94,7 +95,7 @@ static void bad_usage(const char *fmt, ...)
     va_start(ap, fmt);
     error_vreport(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "Try `%s --help' for more information.\n", progname);
+    fprintf(stderr, "Try `%s --help' for more information.\n", argv0);
     exit(EXIT_FAILURE);
 }
 
@@ -344,6 +345,7 @@ int main(int argc, char **argv)
     Error *err = NULL;
 
     error_set_progname(argv[0]);
+    argv0 = argv[0];
     memset(&srv, 0, sizeof(srv));
     srv.shared = 1;
     srv.sigpipe[0] = srv.sigpipe[1] = -1;
@@ -450,7 +452,7 @@ int main(int argc, char **argv)
             pid_file = optarg;
             break;
         default:
-            fprintf(stderr, "Try `%s --help' for more information.\n", progname);
+            fprintf(stderr, "Try `%s --help' for more information.\n", argv0);
             return EXIT_FAILURE;
         }
     }
@@ -493,7 +495,8 @@ int main(int argc, char **argv)
     if (!read_only) {
         flags |= BDRV_O_RDWR;
     }
-    blk = blk_new_open(image_opts ? NULL : argv[optind], options, flags, &err);
+    blk = blk_new_open_noprefix(image_opts ? NULL : argv[optind], options, flags,
+                                &err);
     if (!blk) {
         error_prepend(&err, "Failed to blk_new_open '%s': ", argv[optind]);
         error_report_err(err);

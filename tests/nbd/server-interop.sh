@@ -21,6 +21,22 @@ theirs=$scratch/theirs.sock
 make_test_image "$img"
 cp --sparse=always "$img" "$ref"
 
+step "command line mistakes: qemu-nbd's messages and exit status"
+for args in "-f raw $scratch/nonexistent" "--cache=foo $img" "--aio=foo $img" \
+    "--discard=foo $img" "--detect-zeroes=foo $img" "--detect-zeroes=unmap $img" \
+    "-e -1 $img" "" "$img $img" "--image-opts -f raw driver=raw" \
+    "-n --cache=none $img" "-f raw -b 1.2.3.4.5 $img" \
+    "-f raw -k $scratch/no/such/dir/s $img"; do
+    # shellcheck disable=SC2086
+    st_ours=0; timeout 10 "$COBLOCK_NBD" $args > "$scratch/a" 2>&1 || st_ours=$?
+    # shellcheck disable=SC2086
+    st_qemu=0; timeout 10 "$QEMU_NBD" $args > "$scratch/b" 2>&1 || st_qemu=$?
+    sed -i "s|^coblock-nbd:|PROG:|; s|\`$COBLOCK_NBD --help|\`PROG --help|" "$scratch/a"
+    sed -i "s|^qemu-nbd:|PROG:|; s|\`$QEMU_NBD --help|\`PROG --help|" "$scratch/b"
+    diff -u "$scratch/b" "$scratch/a" || fail "message for '$args'"
+    [ $st_ours -eq $st_qemu ] || fail "exit status $st_ours for '$args', qemu-nbd $st_qemu"
+done
+
 start_bg "$COBLOCK_NBD" -f raw -k "$ours" -t -e 0 -A -x exp -D "test image" "$img"
 ours_pid=$last_pid
 start_bg "$QEMU_NBD" -f raw -k "$theirs" -t -e 0 -A -x exp -D "test image" "$ref"
