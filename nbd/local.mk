@@ -69,3 +69,9 @@ CLEANFILES += fuzz/fuzz-nbd-server
 .PHONY: fuzz-nbd-server
 EXTRA_DIST += fuzz/corpus/nbd-server
 dist_noinst_SCRIPTS += tests/nbd/fuzz-replay.sh
+
+# The Windows build's nbd driver (Winsock) under Wine against nbdkit.
+if OS_WINDOWS
+TESTS += tests/nbd/win32-client.sh
+endif
+dist_noinst_SCRIPTS += tests/nbd/win32-client.sh
