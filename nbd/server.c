@@ -19,6 +19,7 @@
  *   - the memory a connection can hold is bounded: at most
  *     NBD_SERVER_MAX_REQUESTS requests in flight and NBD_SERVER_MAX_BYTES
  *     of request buffers; the reader stops reading until there is room;
+ *     all connections together hold at most NBD_SERVER_TOTAL_BYTES;
  *   - offsets and lengths are checked against the export size without
  *     overflow before any I/O.
  *
@@ -33,6 +34,7 @@
 
 #define NBD_SERVER_MAX_REQUESTS 16
 #define NBD_SERVER_MAX_BYTES    (64 * 1024 * 1024)
+#define NBD_SERVER_TOTAL_BYTES  (512 * 1024 * 1024)
 /* Extents per block status chunk without REQ_ONE. */
 #define NBD_SERVER_MAX_EXTENTS  2048
 /* Pieces a cache request reads at a time. */
@@ -62,6 +64,8 @@ struct NBDServer {
     QTAILQ_HEAD(, NBDExport) exports;
     QTAILQ_HEAD(, NBDClient) clients;
     unsigned nclients;
+    uint64_t in_flight_bytes;   /* request buffers of all clients */
+    CoQueue room;               /* readers waiting for the server's budget */
 };
 
 struct NBDClient {
@@ -106,6 +110,7 @@ NBDServer *nbd_server_new(AioContext *ctx, NBDClientClosedFunc *closed,
     server->opaque = opaque;
     QTAILQ_INIT(&server->exports);
     QTAILQ_INIT(&server->clients);
+    qemu_co_queue_init(&server->room);
     return server;
 }
 
@@ -946,6 +951,10 @@ out:
     free(r->data);
     c->in_flight--;
     c->in_flight_bytes -= r->charge;
+    c->server->in_flight_bytes -= r->charge;
+    if (r->charge) {
+        qemu_co_queue_restart_all(&c->server->room);
+    }
     free(r);
     qemu_co_queue_next(&c->room);
     if (c->in_flight == 0 && c->drain_co) {
@@ -956,14 +965,31 @@ out:
     }
 }
 
-/* Wait until a request of @bytes fits the connection's budget. */
+/* Wait until a request of @bytes fits the connection's budget and the
+ * server's.  A connection with nothing in flight may always start one
+ * request; the server's budget only waits while someone holds part of
+ * it, and every completion wakes the waiters, so nobody waits forever. */
 static void coroutine_fn nbd_wait_for_room(NBDClient *c, uint64_t bytes)
 {
-    while (!c->quit && c->in_flight > 0 &&
-           (c->in_flight >= NBD_SERVER_MAX_REQUESTS ||
-            c->in_flight_bytes + bytes > NBD_SERVER_MAX_BYTES)) {
-        qemu_co_queue_wait(&c->room, NULL);
+    NBDServer *server = c->server;
+
+    while (!c->quit) {
+        if (c->in_flight > 0 &&
+            (c->in_flight >= NBD_SERVER_MAX_REQUESTS ||
+             c->in_flight_bytes + bytes > NBD_SERVER_MAX_BYTES)) {
+            qemu_co_queue_wait(&c->room, NULL);
+        } else if (bytes && server->in_flight_bytes > 0 &&
+                   server->in_flight_bytes + bytes > NBD_SERVER_TOTAL_BYTES) {
+            qemu_co_queue_wait(&server->room, NULL);
+        } else {
+            break;
+        }
     }
+}
+
+static void server_charge(NBDServer *server, uint64_t charge)
+{
+    server->in_flight_bytes += charge;
 }
 
 /* Read and dispatch requests until the client disconnects or breaks the
@@ -1030,6 +1056,7 @@ static void coroutine_fn nbd_transmission(NBDClient *c)
         r->charge = charge;
         c->in_flight++;
         c->in_flight_bytes += charge;
+        server_charge(c->server, charge);
         co = qemu_coroutine_create(nbd_request_co);
         aio_co_enter(c->server->ctx, co, r);
     }
@@ -1075,11 +1102,15 @@ void nbd_server_add_client(NBDServer *server, int fd)
 
 void nbd_server_shutdown(NBDServer *server)
 {
-    NBDClient *c;
+    NBDClient *c, *tmp;
 
-    QTAILQ_FOREACH(c, &server->clients, next) {
+    /* Waking a waiter may run its client to the end, which frees it. */
+    QTAILQ_FOREACH_SAFE(c, &server->clients, next, tmp) {
         c->quit = true;
         cosocket_shutdown(c->sock);
+    }
+    QTAILQ_FOREACH_SAFE(c, &server->clients, next, tmp) {
         qemu_co_queue_restart_all(&c->room);
     }
+    qemu_co_queue_restart_all(&server->room);
 }
