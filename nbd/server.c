@@ -66,6 +66,7 @@ struct NBDServer {
     unsigned nclients;
     uint64_t in_flight_bytes;   /* request buffers of all clients */
     CoQueue room;               /* readers waiting for the server's budget */
+    int64_t handshake_timeout_ns;
 };
 
 struct NBDClient {
@@ -111,6 +112,7 @@ NBDServer *nbd_server_new(AioContext *ctx, NBDClientClosedFunc *closed,
     QTAILQ_INIT(&server->exports);
     QTAILQ_INIT(&server->clients);
     qemu_co_queue_init(&server->room);
+    server->handshake_timeout_ns = NBD_HANDSHAKE_TIMEOUT_NS;
     return server;
 }
 
@@ -135,6 +137,11 @@ void nbd_server_free(NBDServer *server)
 unsigned nbd_server_client_count(NBDServer *server)
 {
     return server->nclients;
+}
+
+void nbd_server_set_handshake_timeout(NBDServer *server, int64_t ns)
+{
+    server->handshake_timeout_ns = ns;
 }
 
 static NBDExport *nbd_find_export(NBDServer *server, const char *name,
@@ -1062,12 +1069,34 @@ static void coroutine_fn nbd_transmission(NBDClient *c)
     }
 }
 
+/* The handshake took too long: a client that connects and says nothing
+ * must not hold a connection slot for ever. */
+static void nbd_handshake_timeout(void *opaque)
+{
+    NBDClient *c = opaque;
+
+    c->quit = true;
+    cosocket_shutdown(c->sock);
+}
+
 static void coroutine_fn nbd_client_co(void *opaque)
 {
     NBDClient *c = opaque;
     NBDServer *server = c->server;
+    QEMUTimer *timer = NULL;
+    int ret;
 
-    if (nbd_negotiate(c) > 0) {
+    if (server->handshake_timeout_ns > 0) {
+        timer = aio_timer_new(server->ctx, QEMU_CLOCK_REALTIME,
+                              nbd_handshake_timeout, c);
+        timer_mod(timer, qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+                         server->handshake_timeout_ns);
+    }
+    ret = nbd_negotiate(c);
+    if (timer) {
+        timer_free(timer);
+    }
+    if (ret > 0 && !c->quit) {
         nbd_transmission(c);
     }
     /* Finish what is in flight, then hang up. */

@@ -352,6 +352,10 @@ void nbd_server_free(NBDServer *server);
  * nbd_server_client_count() is 0. */
 void nbd_server_shutdown(NBDServer *server);
 unsigned nbd_server_client_count(NBDServer *server);
+/* A client that has not finished the handshake @ns nanoseconds after it
+ * connected is disconnected (default NBD_HANDSHAKE_TIMEOUT_NS; 0: never). */
+void nbd_server_set_handshake_timeout(NBDServer *server, int64_t ns);
+#define NBD_HANDSHAKE_TIMEOUT_NS (INT64_C(10) * 1000 * 1000 * 1000)
 
 typedef struct NBDExportConfig {
     const char *name;           /* "" = the default export */

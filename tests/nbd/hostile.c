@@ -18,6 +18,7 @@
 
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <sys/un.h>
 
 #define TIMEOUT_SECONDS 20
@@ -475,6 +476,7 @@ static bool h_read(H *h, uint64_t handle, uint64_t off, uint32_t len,
 typedef struct Ctx {
     const char *rw;
     const char *ro;
+    int handshake_timeout;
     H h;
 } Ctx;
 
@@ -904,6 +906,29 @@ static void s_read_only(Ctx *c)
 out:;
 }
 
+static void s_stalled_handshake(Ctx *c)
+{
+    H *h = &c->h;
+    struct timeval tv = { .tv_sec = c->handshake_timeout + 10 };
+    time_t start = time(NULL);
+
+    if (c->handshake_timeout <= 0) {
+        return;
+    }
+    /* Connect, take the greeting, say nothing more: dropped in time. */
+    CHECK(h_connect(h, c->rw));
+    setsockopt(h->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    {
+        uint8_t buf[18];
+
+        CHECK(h_recv(h, buf, sizeof(buf)));
+    }
+    CHECK(h_expect_closed(h, "stalled handshake"));
+    CHECK(time(NULL) - start <= c->handshake_timeout + 5 ||
+          hfail(h, "dropped only after %ld s", (long)(time(NULL) - start)));
+out:;
+}
+
 static void s_final(Ctx *c)
 {
     H *h = &c->h;
@@ -935,11 +960,12 @@ static const Scenario scenarios[] = {
     { "pipeline and vanish", s_pipeline_and_vanish },
     { "structured reads and commands", s_structured_read },
     { "read-only export", s_read_only },
+    { "stalled handshake", s_stalled_handshake },
     { "final sanity check", s_final },
 };
 
-int nbd_hostile_run(const char *rw_path, const char *ro_path, FILE *log,
-                    bool verbose)
+int nbd_hostile_run(const char *rw_path, const char *ro_path,
+                    int handshake_timeout, FILE *log, bool verbose)
 {
     unsigned i;
     int failed = 0;
@@ -950,6 +976,7 @@ int nbd_hostile_run(const char *rw_path, const char *ro_path, FILE *log,
         memset(&c, 0, sizeof(c));
         c.rw = rw_path;
         c.ro = ro_path;
+        c.handshake_timeout = handshake_timeout;
         c.h.fd = -1;
         scenarios[i].fn(&c);
         h_close(&c.h);

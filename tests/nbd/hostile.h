@@ -23,9 +23,11 @@
 
 /* Run every scenario against the server listening on the Unix socket
  * @rw_path (export "") and @ro_path (export "", read-only); each scenario
- * opens its own connections.  Failures are described on @log.  Returns
- * the number of failed scenarios. */
-int nbd_hostile_run(const char *rw_path, const char *ro_path, FILE *log,
-                    bool verbose);
+ * opens its own connections.  With @handshake_timeout (seconds) > 0, also
+ * check that a client that stalls in the handshake is dropped within
+ * about that time.  Failures are described on @log.  Returns the number
+ * of failed scenarios. */
+int nbd_hostile_run(const char *rw_path, const char *ro_path,
+                    int handshake_timeout, FILE *log, bool verbose);
 
 #endif /* TESTS_NBD_HOSTILE_H */

@@ -192,7 +192,7 @@ start_bg "$COBLOCK_NBD" -f raw -r -k "$scratch/hro.sock" -t -e 0 "$scratch/hro.r
 hropid=$last_pid
 wait_socket "$scratch/h.sock"
 wait_socket "$scratch/hro.sock"
-"$NBD_HOSTILE" "$scratch/h.sock" "$scratch/hro.sock" || fail "hostile client scenarios"
+"$NBD_HOSTILE" -t 10 "$scratch/h.sock" "$scratch/hro.sock" || fail "hostile client scenarios"
 stop_bg "$hpid" || fail "coblock-nbd exited with $? after the hostile client"
 stop_bg "$hropid" || fail "coblock-nbd -r exited with $? after the hostile client"
 

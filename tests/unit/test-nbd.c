@@ -225,6 +225,8 @@ static void server_start(TestServer *ts, const char *img, const char *sock,
     blk = blk_new_open(img, opts, read_only ? 0 : BDRV_O_RDWR, &err);
     ck_assert_msg(blk, "%s", err ? error_get_pretty(err) : "");
     ts->nbd = nbd_server_new(ctx, NULL, NULL);
+    /* Short, so that the hostile client's stalled handshake is quick. */
+    nbd_server_set_handshake_timeout(ts->nbd, 1000 * 1000 * 1000);
     ck_assert_ptr_nonnull(nbd_export_new(ts->nbd, blk, &cfg, &error_abort));
     snprintf(ts->path, sizeof(ts->path), "%s/%s", tmpdir, sock);
     addr.path = ts->path;
@@ -607,7 +609,7 @@ static void *hostile_thread(void *opaque)
     HostileRun *hr = opaque;
     FILE *f = fmemopen(hr->log, sizeof(hr->log) - 1, "w");
 
-    hr->failed = nbd_hostile_run(rw_srv.path, ro_srv.path, f, false);
+    hr->failed = nbd_hostile_run(rw_srv.path, ro_srv.path, 1, f, false);
     fclose(f);
     qatomic_store_release(&hr->done, 1);
     aio_notify(ctx);
