@@ -1427,10 +1427,8 @@ static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
             error_setg(errp, "Cannot use preallocation for shrinking files");
             return -ENOTSUP;
         }
-        if (!exact) {
-            /* Shrinking is the caller's explicit decision (exact). */
-            return 0;
-        }
+        /* A regular file takes the size asked for, exact or not, as
+         * QEMU's file driver does (qemu-io truncate shrinks raw files). */
     } else if (offset == cur) {
         return 0;
     }
@@ -1591,7 +1589,10 @@ static const QemuOptsList raw_create_opts = {
     },
 };
 
+static const char *const file_strong_opts[] = { "filename", NULL };
+
 const BlockDriver bdrv_file = {
+    .strong_runtime_opts = file_strong_opts,
     .struct_size = sizeof(BlockDriver),
     .api_version = BLOCK_DRIVER_API_VERSION,
     .format_name = "file",

@@ -233,7 +233,9 @@ static int coroutine_fn raw_co_create(BlockDriver *drv, const char *filename,
 
 static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
-    return bdrv_get_info(bs->file->bs, bdi);
+    /* No clusters, no VM state: all zeroes, as qemu-io info shows. */
+    memset(bdi, 0, sizeof(*bdi));
+    return 0;
 }
 
 static const QemuOptsList raw_create_opts = {
@@ -243,6 +245,8 @@ static const QemuOptsList raw_create_opts = {
         { NULL }
     },
 };
+
+static const char *const raw_strong_opts[] = { "offset", "size", NULL };
 
 const BlockDriver bdrv_raw = {
     .struct_size = sizeof(BlockDriver),
@@ -267,4 +271,5 @@ const BlockDriver bdrv_raw = {
     .supported_write_flags = BDRV_REQ_FUA,
     .supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
     .supported_truncate_flags = BDRV_REQ_ZERO_WRITE,
+    .strong_runtime_opts = raw_strong_opts,
 };
