@@ -58,7 +58,6 @@ grep -q 'hole,zero' "$scratch/a" || fail "no holes in the map"
 stop_bg "$kpid" || true
 
 step "our qemu-io against QEMU's, both on nbdkit memory"
-OUR_QEMU_IO="$top_builddir/qemu-img/qemu-io"
 if [ -x "$OUR_QEMU_IO" ]; then
     sock2=$scratch/mem2.sock
     rm -f "$sock" "$sock2"

@@ -15,12 +15,31 @@ set -eu
 COBLOCK_NBD="$top_builddir/nbd/coblock-nbd"
 NBD_IO="$top_builddir/tests/nbd/nbd-io"
 NBD_HOSTILE="$top_builddir/tests/nbd/nbd-hostile"
+OUR_QEMU_IO="$top_builddir/qemu-img/qemu-io"
 QEMU_IMG="${QEMU_IMG_REF:-/usr/bin/qemu-img}"
 QEMU_IO="${QEMU_IO_REF:-/usr/bin/qemu-io}"
 QEMU_NBD="${QEMU_NBD_REF:-/usr/bin/qemu-nbd}"
 
 scratch=$(mktemp -d "${COBLOCK_TEST_DIR:-/var/tmp}/coblock-nbd-test-XXXXXX")
 bg_pids=""
+
+# A Linux cross build (aarch64, say) runs its programs under qemu-user:
+# wrappers keep the names the tests use (and argv[0], for messages).
+if [ -n "${QEMU_USER:-}" ]; then
+    mkdir -p "$scratch/bin"
+    abs_builddir=$(cd "$top_builddir" && pwd)
+    for p in nbd/coblock-nbd tests/nbd/nbd-io tests/nbd/nbd-hostile qemu-img/qemu-io; do
+        [ -x "$abs_builddir/$p" ] || continue
+        w="$scratch/bin/$(basename "$p")"
+        printf '#!/bin/sh\nexec "%s" -0 "$0" "%s" "$@"\n' \
+            "$QEMU_USER" "$abs_builddir/$p" > "$w"
+        chmod +x "$w"
+    done
+    COBLOCK_NBD=$scratch/bin/coblock-nbd
+    NBD_IO=$scratch/bin/nbd-io
+    NBD_HOSTILE=$scratch/bin/nbd-hostile
+    [ ! -x "$scratch/bin/qemu-io" ] || OUR_QEMU_IO=$scratch/bin/qemu-io
+fi
 
 cleanup() {
     for p in $bg_pids; do

@@ -9,5 +9,6 @@
 set -eu
 : "${top_builddir:=.}"
 : "${top_srcdir:=.}"
-exec timeout 300 "$top_builddir/fuzz/fuzz-nbd-server-replay" \
-    "$top_srcdir/fuzz/corpus/nbd-server"
+# A Linux cross build runs it under qemu-user.
+exec timeout 300 ${QEMU_USER:+"$QEMU_USER"} \
+    "$top_builddir/fuzz/fuzz-nbd-server-replay" "$top_srcdir/fuzz/corpus/nbd-server"

@@ -26,6 +26,8 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+MINICHECK_GLOBALS
+
 static char tmpdir[256];
 
 /* ---- the wire format ---- */
@@ -896,7 +898,7 @@ static const char *const fake_open_errors[] = {
     [FAKE_BAD_BLOCK_SIZE] = "Server sent an invalid minimum block size 3",
 };
 
-START_TEST(test_hostile_server)
+static void hostile_server_scenario(int scenario)
 {
     NBDAddress addr = { .type = NBD_ADDRESS_UNIX };
     char path[400], uri[500];
@@ -908,7 +910,7 @@ START_TEST(test_hostile_server)
     int ret;
 
     memset(&f, 0, sizeof(f));
-    f.scenario = _i;
+    f.scenario = scenario;
     snprintf(path, sizeof(path), "%s/fake.sock", tmpdir);
     addr.path = path;
     ck_assert_int_eq(nbd_socket_listen(&addr, &f.lfd, 1, &error_abort), 1);
@@ -916,17 +918,17 @@ START_TEST(test_hostile_server)
                                         QEMU_THREAD_JOINABLE), 0);
     snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", path);
     blk = blk_new_open_noprefix(uri, NULL, BDRV_O_PROTOCOL, &err);
-    if (_i < FAKE_UNKNOWN_HANDLE) {
+    if (scenario < FAKE_UNKNOWN_HANDLE) {
         ck_assert_ptr_null(blk);
-        ck_assert_str_eq(error_get_pretty(err), fake_open_errors[_i]);
-        if (_i == FAKE_EXPORT_UNKNOWN) {
+        ck_assert_str_eq(error_get_pretty(err), fake_open_errors[scenario]);
+        if (scenario == FAKE_EXPORT_UNKNOWN) {
             ck_assert_str_eq(error_get_hint(err), "server reported: no such?thing\n");
         }
         error_free(err);
     } else {
         ck_assert_msg(blk, "%s", err ? error_get_pretty(err) : "");
         ret = blk_pread(blk, 0, sizeof(buf), buf, 0);
-        if (_i == FAKE_ERROR_THEN_OK) {
+        if (scenario == FAKE_ERROR_THEN_OK) {
             /* An error reply fails one request; the connection lives on. */
             ck_assert_int_eq(ret, -EPERM);
             memset(buf, 1, sizeof(buf));
@@ -945,6 +947,16 @@ START_TEST(test_hostile_server)
     }
     qemu_thread_join(&t);
     close(f.lfd);
+}
+
+START_TEST(test_hostile_server)
+{
+    int i;
+
+    /* One scenario after the other (each with its own listener). */
+    for (i = 0; i < FAKE__MAX; i++) {
+        hostile_server_scenario(i);
+    }
 }
 END_TEST
 
@@ -974,7 +986,7 @@ static Suite *nbd_suite(void)
     tc = tcase_create("hostile-server");
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_loop_test(tc, test_hostile_server, 0, FAKE__MAX);
+    tcase_add_test(tc, test_hostile_server);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile");
