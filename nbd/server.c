@@ -895,6 +895,29 @@ static int coroutine_fn nbd_finish(NBDClient *c, const NBDRequest *req, int ret)
     return nbd_send_simple(c, req->handle, 0, NULL, 0);
 }
 
+/* A request is done (or abandoned): give back its budget and memory,
+ * and wake whoever waits for either. */
+static void nbd_request_release(NBDServerRequest *r)
+{
+    NBDClient *c = r->client;
+
+    free(r->data);
+    c->in_flight--;
+    c->in_flight_bytes -= r->charge;
+    c->server->in_flight_bytes -= r->charge;
+    if (r->charge) {
+        qemu_co_queue_restart_all(&c->server->room);
+    }
+    free(r);
+    qemu_co_queue_next(&c->room);
+    if (c->in_flight == 0 && c->drain_co) {
+        Coroutine *co = c->drain_co;
+
+        c->drain_co = NULL;
+        aio_co_wake(co);
+    }
+}
+
 static void coroutine_fn nbd_request_co(void *opaque)
 {
     NBDServerRequest *r = opaque;
@@ -955,21 +978,7 @@ static void coroutine_fn nbd_request_co(void *opaque)
     }
 
 out:
-    free(r->data);
-    c->in_flight--;
-    c->in_flight_bytes -= r->charge;
-    c->server->in_flight_bytes -= r->charge;
-    if (r->charge) {
-        qemu_co_queue_restart_all(&c->server->room);
-    }
-    free(r);
-    qemu_co_queue_next(&c->room);
-    if (c->in_flight == 0 && c->drain_co) {
-        Coroutine *co = c->drain_co;
-
-        c->drain_co = NULL;
-        aio_co_wake(co);
-    }
+    nbd_request_release(r);
 }
 
 /* Wait until a request of @bytes fits the connection's budget and the
@@ -992,11 +1001,6 @@ static void coroutine_fn nbd_wait_for_room(NBDClient *c, uint64_t bytes)
             break;
         }
     }
-}
-
-static void server_charge(NBDServer *server, uint64_t charge)
-{
-    server->in_flight_bytes += charge;
 }
 
 /* Read and dispatch requests until the client disconnects or breaks the
@@ -1042,6 +1046,12 @@ static void coroutine_fn nbd_transmission(NBDClient *c)
         r->client = c;
         r->req = req;
         r->error = error;
+        /* Take the budget now: reading a payload yields, and other
+         * readers must see it taken. */
+        r->charge = charge;
+        c->in_flight++;
+        c->in_flight_bytes += charge;
+        c->server->in_flight_bytes += charge;
         if (req.type == NBD_CMD_WRITE && req.len) {
             int ret;
 
@@ -1049,21 +1059,15 @@ static void coroutine_fn nbd_transmission(NBDClient *c)
                 r->data = qemu_try_malloc(req.len);
                 if (!r->data) {
                     r->error = NBD_ENOMEM;
-                    charge = 0;
                 }
             }
             ret = r->data ? cosocket_read_all(c->sock, r->data, req.len)
                           : cosocket_skip(c->sock, req.len);
             if (ret < 0) {
-                free(r->data);
-                free(r);
+                nbd_request_release(r);
                 break;
             }
         }
-        r->charge = charge;
-        c->in_flight++;
-        c->in_flight_bytes += charge;
-        server_charge(c->server, charge);
         co = qemu_coroutine_create(nbd_request_co);
         aio_co_enter(c->server->ctx, co, r);
     }
