@@ -798,10 +798,7 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         if (!file_bs) {
             goto fail;
         }
-        /* Opened from the same filename, the protocol may have put it in
-         * canonical form (nbd://host becomes nbd://host:10809): the
-         * format node shows that name too, as QEMU does. */
-        if (!bs->filename[0] || (child_name && file_bs->filename[0])) {
+        if (!bs->filename[0]) {
             snprintf(bs->filename, sizeof(bs->filename), "%s", file_bs->filename);
         }
         if (!drv) {
