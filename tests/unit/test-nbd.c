@@ -318,8 +318,15 @@ START_TEST(test_client_rw)
 
     ck_assert_int_eq(blk_getlength(blk), HOSTILE_IMAGE_SIZE);
     ck_assert_str_eq(proto->drv->format_name, "nbd+unix");
-    /* The name is QEMU's for the same connection. */
+    /* The name is QEMU's for the same connection, also as the image's
+     * name (what qemu-img info prints). */
     ck_assert(!strncmp(proto->filename, "nbd+unix://?socket=", 19));
+    {
+        char *shown = bdrv_get_display_filename(blk_bs(blk));
+
+        ck_assert_str_eq(shown, proto->filename);
+        free(shown);
+    }
 
     /* What the file holds comes back. */
     ck_assert_int_eq(blk_pread(blk, 0, 3 * MiB, buf, 0), 0);
