@@ -1031,6 +1031,115 @@ static void nbd_refresh_limits(BlockDriverState *bs, Error **errp)
     bs->bl.max_pdiscard = QEMU_ALIGN_DOWN((int64_t)UINT32_MAX, min);
 }
 
+/* ---- creation ---- */
+
+/*
+ * An NBD export cannot be created, but qemu-img create and convert write
+ * to existing exports as QEMU's do: "creating" checks that the export can
+ * be opened for writing and is large enough, and zeroes its first sector
+ * so that old contents cannot be probed as another format.  The messages
+ * are QEMU's.
+ */
+static int coroutine_fn nbd_create_write_zero_sector(BDRVNBDState *s,
+                                                     uint32_t len, Error **errp)
+{
+    uint8_t hdr[NBD_REQUEST_SIZE], zero[BDRV_SECTOR_SIZE], reply[NBD_SIMPLE_REPLY_SIZE];
+    struct iovec iov[2] = {
+        { .iov_base = hdr, .iov_len = sizeof(hdr) },
+        { .iov_base = zero, .iov_len = len },
+    };
+    NBDRequest req = { .type = NBD_CMD_WRITE, .handle = 1, .len = len };
+    int ret;
+
+    memset(zero, 0, sizeof(zero));
+    nbd_encode_request(hdr, &req);
+    ret = cosocket_writev_all(s->sock, iov, 2);
+    if (ret == 0) {
+        /* No structured replies were asked for: a simple reply. */
+        ret = cosocket_read_all(s->sock, reply, sizeof(reply));
+    }
+    if (ret == 0 && (nbd_ld32(reply) != NBD_SIMPLE_REPLY_MAGIC ||
+                     nbd_ld64(reply + 8) != 1)) {
+        ret = -EPROTO;
+    }
+    if (ret == 0 && nbd_ld32(reply + 4)) {
+        ret = -nbd_wire_to_errno(nbd_ld32(reply + 4));
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not zero the first sector");
+        return ret;
+    }
+    req.type = NBD_CMD_DISC;
+    req.len = 0;
+    nbd_encode_request(hdr, &req);
+    cosocket_write_all(s->sock, hdr, sizeof(hdr));
+    return 0;
+}
+
+static int coroutine_fn nbd_co_create(BlockDriver *drv, const char *filename,
+                                      QemuOpts *opts, Error **errp)
+{
+    uint64_t size = qemu_opt_get_size(opts, "size", 0);
+    const char *prealloc = qemu_opt_get(opts, "preallocation");
+    BDRVNBDState s;
+    QDict *options;
+    Error *local_err = NULL;
+    int fd, ret;
+
+    if (prealloc && strcmp(prealloc, "off")) {
+        error_setg(errp, "Unsupported preallocation mode '%s'", prealloc);
+        return -ENOTSUP;
+    }
+    memset(&s, 0, sizeof(s));
+    options = qdict_new();
+    qdict_put_str(options, "filename", filename);
+    ret = nbd_take_options(&s, options, &local_err);
+    qdict_unref(options);
+    if (ret == 0) {
+        fd = nbd_socket_connect(&s.addr, &local_err);
+        if (fd < 0) {
+            ret = -EIO;
+        } else {
+            s.sock = cosocket_new(fd, qemu_get_current_aio_context());
+            s.info.name = s.export;
+            ret = nbd_client_handshake(s.sock, &s.info, &local_err);
+        }
+    }
+    if (ret == 0 && (s.info.flags & NBD_FLAG_READ_ONLY)) {
+        error_setg_errno(&local_err, EACCES, "Could not open image");
+        ret = -EACCES;
+    }
+    if (ret < 0) {
+        error_propagate(errp, local_err);
+        error_prepend(errp, "Protocol driver 'nbd' does not support image "
+                      "creation, and opening the image failed: ");
+        nbd_free_state(&s);
+        return ret;
+    }
+    if (size > s.info.size) {
+        error_setg(errp, "Cannot grow NBD nodes");
+        nbd_free_state(&s);
+        return -ENOTSUP;
+    }
+    ret = 0;
+    if (size > 0) {
+        ret = nbd_create_write_zero_sector(&s, (uint32_t)MIN(size, BDRV_SECTOR_SIZE),
+                                           errp);
+    }
+    nbd_free_state(&s);
+    return ret;
+}
+
+static const QemuOptsList nbd_create_opts = {
+    .name = "nbd-create-opts",
+    .desc = {
+        { "size", QEMU_OPT_SIZE, "Virtual disk size", NULL },
+        { "preallocation", QEMU_OPT_STRING,
+          "Preallocation mode (allowed values: off)", NULL },
+        { NULL, 0, NULL, NULL },
+    },
+};
+
 #define NBD_DRIVER_BODY                                                     \
     .struct_size = sizeof(BlockDriver),                                     \
     .api_version = BLOCK_DRIVER_API_VERSION,                                \
@@ -1038,6 +1147,8 @@ static void nbd_refresh_limits(BlockDriverState *bs, Error **errp)
     .parse_filename = nbd_parse_filename,                                   \
     .open = nbd_open,                                                       \
     .close = nbd_close,                                                     \
+    .create = nbd_co_create,                                                \
+    .create_opts = &nbd_create_opts,                                        \
     .refresh_limits = nbd_refresh_limits,                                   \
     .getlength = nbd_getlength,                                             \
     .get_allocated_file_size = nbd_get_allocated_file_size,                 \

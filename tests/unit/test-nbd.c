@@ -414,6 +414,63 @@ START_TEST(test_client_large_request)
 }
 END_TEST
 
+/* qemu-img create and convert on an NBD target: QEMU's checks. */
+static int nbd_create(TestServer *ts, const char *size, const char *prealloc,
+                      Error **errp)
+{
+    const BlockDriver *drv = bdrv_find_format("nbd+unix");
+    QemuOpts *opts = qemu_opts_create(drv->create_opts);
+    char uri[400];
+    int ret;
+
+    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", ts->path);
+    qemu_opt_set(opts, "size", size, &error_abort);
+    if (prealloc) {
+        qemu_opt_set(opts, "preallocation", prealloc, &error_abort);
+    }
+    ret = bdrv_create_file(uri, opts, errp);
+    qemu_opts_del(opts);
+    return ret;
+}
+
+START_TEST(test_create)
+{
+    Error *err = NULL;
+    uint8_t buf[1024];
+    int fd;
+
+    /* The first sector is zeroed, the rest left alone. */
+    fd = open(rw_img, O_WRONLY);
+    memset(buf, 0x42, sizeof(buf));
+    ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+    close(fd);
+    ck_assert_int_eq(nbd_create(&rw_srv, "1M", NULL, &error_abort), 0);
+    disk_pread(rw_img, 0, buf, sizeof(buf));
+    ck_assert(buffer_is_zero(buf, 512));
+    ck_assert_uint_eq(buf[512], 0x42);
+    ck_assert_int_eq(nbd_create(&rw_srv, "4M", "off", &error_abort), 0);
+
+    ck_assert_int_lt(nbd_create(&rw_srv, "5M", NULL, &err), 0);
+    ck_assert_str_eq(error_get_pretty(err), "Cannot grow NBD nodes");
+    error_free(err);
+    err = NULL;
+    ck_assert_int_lt(nbd_create(&rw_srv, "1M", "full", &err), 0);
+    ck_assert_str_eq(error_get_pretty(err), "Unsupported preallocation mode 'full'");
+    error_free(err);
+    err = NULL;
+    ck_assert_int_lt(nbd_create(&ro_srv, "1M", NULL, &err), 0);
+    ck_assert_str_eq(error_get_pretty(err),
+                     "Protocol driver 'nbd' does not support image creation, and "
+                     "opening the image failed: Could not open image: "
+                     "Permission denied");
+    error_free(err);
+    /* Every create hung up properly. */
+    while (nbd_server_client_count(rw_srv.nbd) || nbd_server_client_count(ro_srv.nbd)) {
+        aio_poll(ctx, true);
+    }
+}
+END_TEST
+
 /* Many callback requests at once: each a coroutine waiting on the one
  * connection for its reply. */
 typedef struct AioState {
@@ -986,6 +1043,7 @@ static Suite *nbd_suite(void)
     tcase_add_test(tc, test_two_clients);
     tcase_add_test(tc, test_client_errors);
     tcase_add_test(tc, test_server_goes_away);
+    tcase_add_test(tc, test_create);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("hostile-server");
