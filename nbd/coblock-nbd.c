@@ -74,6 +74,8 @@ static void usage(void)
 "Block device options:\n"
 "  -f, --format=FORMAT       set image format (raw, qcow2, ...)\n"
 "  -r, --read-only           export read-only\n"
+"  -U, --force-share         open the image without taking its locks (with -r\n"
+"                            only: serve an image another program writes)\n"
 "  -n, --nocache             disable host cache\n"
 "      --cache=MODE          set cache mode used to access the disk image, the\n"
 "                            valid options are: 'none', 'writeback' (default),\n"
@@ -322,6 +324,7 @@ int main(int argc, char **argv)
         { "allocation-depth", no_argument, NULL, 'A' },
         { "format", required_argument, NULL, 'f' },
         { "read-only", no_argument, NULL, 'r' },
+        { "force-share", no_argument, NULL, 'U' },
         { "nocache", no_argument, NULL, 'n' },
         { "cache", required_argument, NULL, OPT_CACHE },
         { "aio", required_argument, NULL, OPT_AIO },
@@ -338,7 +341,7 @@ int main(int argc, char **argv)
     const char *fmt = NULL, *bindto = "0.0.0.0", *port = NULL, *sockpath = NULL;
     const char *pid_file = NULL, *detect_zeroes = NULL;
     bool read_only = false, image_opts = false, writethrough = false;
-    bool do_fork = false, cache_seen = false;
+    bool do_fork = false, cache_seen = false, force_share = false;
     int flags = 0, ch, i, ready_fd = -1;
     BlockBackend *blk;
     QDict *options;
@@ -350,7 +353,7 @@ int main(int argc, char **argv)
     srv.shared = 1;
     srv.sigpipe[0] = srv.sigpipe[1] = -1;
 
-    while ((ch = getopt_long(argc, argv, "hVp:b:k:e:tvx:D:Af:rn", long_options,
+    while ((ch = getopt_long(argc, argv, "hVp:b:k:e:tvx:D:Af:rnU", long_options,
                              NULL)) != -1) {
         switch (ch) {
         case 'h':
@@ -407,6 +410,9 @@ int main(int argc, char **argv)
         case 'r':
             read_only = true;
             break;
+        case 'U':
+            force_share = true;
+            break;
         case 'n':
             optarg = (char *)"none";
             QEMU_FALLTHROUGH;
@@ -452,7 +458,7 @@ int main(int argc, char **argv)
             pid_file = optarg;
             break;
         default:
-            fprintf(stderr, "Try `%s --help' for more information.\n", argv0);
+            error_report("Try `%s --help' for more information.", argv0);
             return EXIT_FAILURE;
         }
     }
@@ -494,6 +500,11 @@ int main(int argc, char **argv)
     }
     if (!read_only) {
         flags |= BDRV_O_RDWR;
+    }
+    if (force_share) {
+        /* The block layer refuses it for a writable image, in QEMU's
+         * words. */
+        flags |= BDRV_O_FORCE_SHARE;
     }
     blk = blk_new_open_noprefix(image_opts ? NULL : argv[optind], options, flags,
                                 &err);

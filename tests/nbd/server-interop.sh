@@ -26,13 +26,14 @@ for args in "-f raw $scratch/nonexistent" "--cache=foo $img" "--aio=foo $img" \
     "--discard=foo $img" "--detect-zeroes=foo $img" "--detect-zeroes=unmap $img" \
     "-e -1 $img" "" "$img $img" "--image-opts -f raw driver=raw" \
     "-n --cache=none $img" "-f raw -b 1.2.3.4.5 $img" \
-    "-f raw -k $scratch/no/such/dir/s $img"; do
+    "-f raw -k $scratch/no/such/dir/s $img" "--bogus $img" "-Z $img" \
+    "-p" "-x $img"; do
     # shellcheck disable=SC2086
     st_ours=0; timeout 10 "$COBLOCK_NBD" $args > "$scratch/a" 2>&1 || st_ours=$?
     # shellcheck disable=SC2086
     st_qemu=0; timeout 10 "$QEMU_NBD" $args > "$scratch/b" 2>&1 || st_qemu=$?
-    sed -i "s|^coblock-nbd:|PROG:|; s|\`$COBLOCK_NBD --help|\`PROG --help|" "$scratch/a"
-    sed -i "s|^qemu-nbd:|PROG:|; s|\`$QEMU_NBD --help|\`PROG --help|" "$scratch/b"
+    sed -i "s|^coblock-nbd:|PROG:|; s|^$COBLOCK_NBD:|PROG:|; s|\`$COBLOCK_NBD --help|\`PROG --help|" "$scratch/a"
+    sed -i "s|^qemu-nbd:|PROG:|; s|^$QEMU_NBD:|PROG:|; s|\`$QEMU_NBD --help|\`PROG --help|" "$scratch/b"
     diff -u "$scratch/b" "$scratch/a" || fail "message for '$args'"
     [ $st_ours -eq $st_qemu ] || fail "exit status $st_ours for '$args', qemu-nbd $st_qemu"
 done
