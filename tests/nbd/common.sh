@@ -1,4 +1,4 @@
-# coblock — helpers for the NBD interop tests (sourced)
+# coblock — shared functions of the NBD interop tests (sourced)
 #
 # Copyright (C) 2026 The coblock authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
