@@ -1,7 +1,7 @@
 #!/bin/sh
 # coblock — NBD throughput: coblock-nbd against qemu-nbd (served to
-# nbdcopy), and the nbd client driver against QEMU's (reading from one
-# server).
+# nbdcopy over four connections, and to QEMU's qemu-img over one), and
+# the nbd client driver against QEMU's (reading from qemu-nbd).
 #
 # Copyright (C) 2026 The coblock authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -64,13 +64,17 @@ run_case() {
     nbdcopy-qemu-data)   timeit nbdcopy "$(uri qemu-data)" null: ;;
     nbdcopy-ours-sparse) timeit nbdcopy "$(uri ours-sparse)" null: ;;
     nbdcopy-qemu-sparse) timeit nbdcopy "$(uri qemu-sparse)" null: ;;
+    qemu-img-from-ours)  timeit "$QEMU_IMG" convert -n -f raw --target-image-opts \
+                             "$(uri ours-data)" "driver=null-co,size=$((size_mib * 1048576))" ;;
+    qemu-img-from-qemu)  timeit "$QEMU_IMG" convert -n -f raw --target-image-opts \
+                             "$(uri qemu-data)" "driver=null-co,size=$((size_mib * 1048576))" ;;
     client-ours)         timeit "$NBD_IO" -r "$(uri qemu-data)" dump /dev/null ;;
     client-qemu)         timeit "$QEMU_IMG" convert -n -f raw --target-image-opts \
                              "$(uri qemu-data)" "driver=null-co,size=$((size_mib * 1048576))" ;;
     esac
 }
 
-cases="nbdcopy-ours-data nbdcopy-qemu-data nbdcopy-ours-sparse nbdcopy-qemu-sparse client-ours client-qemu"
+cases="nbdcopy-ours-data nbdcopy-qemu-data nbdcopy-ours-sparse nbdcopy-qemu-sparse qemu-img-from-ours qemu-img-from-qemu client-ours client-qemu"
 rev=""
 for c in $cases; do rev="$c $rev"; done
 r=1

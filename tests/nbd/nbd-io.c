@@ -69,57 +69,88 @@ static void done_cb(void *opaque, int ret)
 #define DUMP_CHUNK (1024 * 1024)
 #define DUMP_DEPTH 8
 
+/* One read of the dump: its buffer goes back to the pool when written. */
+typedef struct DumpSlot {
+    struct DumpState *st;
+    uint8_t *buf;
+    QEMUIOVector qiov;
+    int64_t offset;
+    bool busy;
+} DumpSlot;
+
+typedef struct DumpState {
+    DumpSlot slots[DUMP_DEPTH];
+    int fd;
+    int inflight;
+    int error;
+} DumpState;
+
+static void dump_done(void *opaque, int ret)
+{
+    DumpSlot *slot = opaque;
+    DumpState *st = slot->st;
+
+    if (ret == 0 && pwrite(st->fd, slot->buf, slot->qiov.size, slot->offset) !=
+        (ssize_t)slot->qiov.size) {
+        ret = -errno;
+    }
+    if (ret < 0 && !st->error) {
+        st->error = ret;
+    }
+    slot->busy = false;
+    st->inflight--;
+}
+
+/* Keep DUMP_DEPTH reads in flight, each written out as it completes. */
 static int cmd_dump(const char *file)
 {
     int64_t size = blk_getlength(blk), pos = 0;
-    uint8_t *bufs[DUMP_DEPTH];
-    QEMUIOVector q[DUMP_DEPTH];
-    int64_t offs[DUMP_DEPTH];
-    Pending p = { 0 };
-    int fd, i;
+    DumpState st;
+    int i;
 
-    fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || size < 0) {
-        return fail(file, fd < 0 ? -errno : (int)size);
+    memset(&st, 0, sizeof(st));
+    st.fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (st.fd < 0 || size < 0) {
+        return fail(file, st.fd < 0 ? -errno : (int)size);
     }
     for (i = 0; i < DUMP_DEPTH; i++) {
-        bufs[i] = qemu_xmalloc(DUMP_CHUNK);
+        st.slots[i].st = &st;
+        st.slots[i].buf = qemu_xmalloc(DUMP_CHUNK);
     }
-    while (pos < size && !p.error) {
-        int n = 0;
-
-        for (i = 0; i < DUMP_DEPTH && pos < size; i++, n++) {
+    while ((pos < size && !st.error) || st.inflight) {
+        for (i = 0; i < DUMP_DEPTH && pos < size && !st.error; i++) {
+            DumpSlot *slot = &st.slots[i];
             int64_t len = MIN(DUMP_CHUNK, size - pos);
 
-            offs[i] = pos;
-            qemu_iovec_init_buf(&q[i], bufs[i], (size_t)len);
-            p.inflight++;
-            blk_aio_preadv(blk, pos, &q[i], 0, done_cb, &p);
+            if (slot->busy) {
+                continue;
+            }
+            slot->busy = true;
+            slot->offset = pos;
+            qemu_iovec_init_buf(&slot->qiov, slot->buf, (size_t)len);
+            st.inflight++;
+            blk_aio_preadv(blk, pos, &slot->qiov, 0, dump_done, slot);
             pos += len;
         }
-        while (p.inflight) {
+        if (st.inflight) {
             aio_poll(ctx, true);
         }
-        for (i = 0; i < n && !p.error; i++) {
-            if (pwrite(fd, bufs[i], q[i].size, offs[i]) != (ssize_t)q[i].size) {
-                p.error = -errno;
-            }
-        }
     }
-    if (!p.error) {
-        struct stat st;
+    if (!st.error) {
+        struct stat sb;
 
         /* A regular file gets the image's length (a hole at the end
          * leaves it short); /dev/null and pipes do not. */
-        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ftruncate(fd, size) < 0) {
-            p.error = -errno;
+        if (fstat(st.fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+            ftruncate(st.fd, size) < 0) {
+            st.error = -errno;
         }
     }
-    close(fd);
+    close(st.fd);
     for (i = 0; i < DUMP_DEPTH; i++) {
-        free(bufs[i]);
+        free(st.slots[i].buf);
     }
-    return p.error ? fail("dump", p.error) : 0;
+    return st.error ? fail("dump", st.error) : 0;
 }
 
 static int cmd_load(const char *file)
