@@ -21,6 +21,7 @@ typedef struct BlockDriverInfo BlockDriverInfo;
 typedef struct ImageInfoSpecific ImageInfoSpecific;
 typedef struct BdrvCheckResult BdrvCheckResult;
 typedef struct QemuOpts QemuOpts;
+typedef struct BlockMeasureInfo BlockMeasureInfo;
 
 /* Longest backing chain we follow (loops are refused before this). */
 #define BDRV_MAX_BACKING_DEPTH 256
@@ -145,5 +146,23 @@ BlockBackend *blk_new_open_noprefix(const char *filename, QDict *options,
 int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
                              const char *backing_fmt, Error **errp);
 int bdrv_make_empty(BlockDriverState *bs, Error **errp);
+
+/* Progress of an amendment: @done out of @total units of work. */
+typedef void BdrvAmendStatusCB(BlockDriverState *bs, int64_t done,
+                               int64_t total, void *opaque);
+/* Change format options of an open image (drv->amend).  @status_cb (may
+ * be NULL) hears about progress whenever the driver reports it through
+ * bdrv_amend_report_status. */
+int bdrv_amend(BlockDriverState *bs, QemuOpts *opts, bool force,
+               BdrvAmendStatusCB *status_cb, void *cb_opaque, Error **errp);
+/* For drivers, during their amend callback. */
+void bdrv_amend_report_status(BlockDriverState *bs, int64_t done,
+                              int64_t total);
+
+/* Space an image of format @drv needs (drv->measure), for @opts (size and
+ * creation options) or for a copy of @in_bs (may be NULL).  The caller
+ * frees the result. */
+BlockMeasureInfo *bdrv_measure(const BlockDriver *drv, QemuOpts *opts,
+                               BlockDriverState *in_bs, Error **errp);
 
 #endif /* BLOCK_BLOCK_H */
