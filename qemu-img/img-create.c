@@ -55,8 +55,8 @@ void img_print_formatting(const char *filename, const char *fmt,
 /* The creation (or amendment) options of format @fmt, with those of the
  * protocol of @filename when a filename is given.  The caller frees the
  * list.  NULL (error reported) if the format is unknown. */
-static QemuOptsList *create_opts_for(const char *fmt, const char *filename,
-                                     bool for_amend, Error **errp)
+QemuOptsList *img_create_opts_list(const char *fmt, const char *filename,
+                                   bool for_amend, Error **errp)
 {
     const BlockDriver *drv = bdrv_find_format(fmt);
     const BlockDriver *proto = NULL;
@@ -97,7 +97,7 @@ int img_print_create_opts_help(const char *fmt, const char *filename,
                                bool for_amend)
 {
     Error *err = NULL;
-    QemuOptsList *list = create_opts_for(fmt, filename, for_amend, &err);
+    QemuOptsList *list = img_create_opts_list(fmt, filename, for_amend, &err);
 
     if (!list) {
         error_report_err(err);
@@ -175,7 +175,7 @@ static int img_do_create(const char *filename, const char *fmt,
         error_setg(errp, "Unknown file format '%s'", fmt);
         return -1;
     }
-    list = create_opts_for(fmt, filename, false, errp);
+    list = img_create_opts_list(fmt, filename, false, errp);
     if (!list) {
         return -1;
     }

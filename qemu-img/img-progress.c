@@ -147,7 +147,7 @@ void img_progress_set_done(uint64_t done)
 void img_progress_end(void)
 {
     if (prog.human) {
-        human_line(percent());
+        human_line(100.0);
         printf("\n");
         fflush(stdout);
     }

@@ -138,6 +138,12 @@ bool img_options_want_help(const char *options);
 int img_print_create_opts_help(const char *fmt, const char *filename,
                                bool for_amend);
 
+/* The creation options of format @fmt, merged with those of the protocol
+ * of @filename when one is given (for amend: the amendment options).
+ * The caller frees the list. */
+QemuOptsList *img_create_opts_list(const char *fmt, const char *filename,
+                                   bool for_amend, Error **errp);
+
 /* The QEMU-compatible "Formatting 'NAME', fmt=F opt=v ..." line. */
 void img_print_formatting(const char *filename, const char *fmt,
                           const QemuOptsList *list, QemuOpts *opts);
