@@ -1,2 +1,2 @@
 # docs/: documentation and manual pages.
-EXTRA_DIST += docs/architecture.md docs/performance.md
+EXTRA_DIST += docs/architecture.md docs/performance.md docs/api.md

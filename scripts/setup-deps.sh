@@ -7,7 +7,8 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config \
 libaio-dev liburing-dev check zlib1g-dev libzstd-dev \
 qemu-utils fio valgrind clang libclang-rt-14-dev \
-wine64 gcc-mingw-w64-x86-64 \
+wine64 gcc-mingw-w64-x86-64 libz-mingw-w64-dev \
+qemu-user gcc-aarch64-linux-gnu \
 xz-utils"
 
 missing=""

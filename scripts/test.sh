@@ -5,7 +5,9 @@
 #   2. make check-valgrind (unit tests under valgrind memcheck)
 #   3. make check in an ASan+UBSan build
 #   4. the mingw-w64 build's tests under wine64
-#   5. make distcheck
+#   5. the aarch64 cross build's tests under qemu-user (the asm coroutine
+#      backend's other architecture)
+#   6. make distcheck
 # and ends with one line "N passed, N failed" over every test it ran.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,6 +68,7 @@ stage "check" _build check --enable-werror
 stage "check-valgrind" _build check-valgrind --enable-werror
 stage "asan+ubsan" _build-asan check --enable-werror --enable-sanitizers CC=clang
 stage "mingw+wine" _build-win check --enable-werror --host=x86_64-w64-mingw32
+stage "aarch64+qemu-user" _build-aarch64 check --enable-werror --host=aarch64-linux-gnu
 
 echo "== distcheck"
 if (cd _build && make -j"$(nproc)" distcheck > distcheck.out 2>&1); then

@@ -35,6 +35,20 @@
 #include <coblock/coroutine.h>
 #include <coblock/error.h>
 
+/* errno values some platforms lack (mingw). */
+#ifndef ENOMEDIUM
+#define ENOMEDIUM ENODEV
+#endif
+#ifndef ENOTSUP
+#define ENOTSUP 129
+#endif
+#ifndef ECANCELED
+#define ECANCELED 140
+#endif
+#ifndef ELOOP
+#define ELOOP 114
+#endif
+
 /* ---- compiler helpers ---- */
 
 #define likely(x)   __builtin_expect(!!(x), 1)

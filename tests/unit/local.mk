@@ -82,5 +82,10 @@ if CROSS_COMPILING
 LOG_COMPILER = $(abs_top_srcdir)/tests/wine-wrapper
 endif
 endif
-dist_noinst_SCRIPTS += tests/valgrind-wrapper tests/wine-wrapper
+# A Linux cross build (aarch64, say) runs its tests under qemu-user.
+if CROSS_LINUX
+LOG_COMPILER = $(abs_top_srcdir)/tests/qemu-user-wrapper
+TESTS_ENVIRONMENT += QEMU_USER='$(QEMU_USER)' QEMU_LD_PREFIX='$(QEMU_USER_PREFIX)'; export QEMU_USER QEMU_LD_PREFIX;
+endif
+dist_noinst_SCRIPTS += tests/valgrind-wrapper tests/wine-wrapper tests/qemu-user-wrapper
 EXTRA_DIST += tests/valgrind.supp
