@@ -611,6 +611,7 @@ int img_convert(int argc, char **argv)
     bool image_opts = false, tgt_image_opts = false, force_share = false;
     bool target_is_zero = false, salvage = false, wr_in_order = true;
     bool writethrough = false, src_writethrough = false, created = false;
+    bool copying = false;
     int64_t min_sparse = 8 * BDRV_SECTOR_SIZE;
     int num_workers = 8, json_fd = -1;
     int flags = BDRV_O_RDWR, src_flags = 0;
@@ -773,9 +774,6 @@ int img_convert(int argc, char **argv)
     if (!img_parse_cache(src_cache, &src_flags, &src_writethrough, true)) {
         goto out_early;
     }
-    if (!img_parse_cache(cache, &flags, &writethrough, false)) {
-        goto out_early;
-    }
 
     /* the sources */
     s.src = qemu_new0(ConvertSource, s.nsrc);
@@ -867,6 +865,9 @@ int img_convert(int argc, char **argv)
         created = is_local_file(out_filename);
     }
 
+    if (!img_parse_cache(cache, &flags, &writethrough, false)) {
+        goto out;
+    }
     s.target = img_open(tgt_image_opts, out_filename, out_fmt, flags,
                         writethrough, quiet, false);
     if (!s.target) {
@@ -927,7 +928,8 @@ int img_convert(int argc, char **argv)
         s.buf_size = s.cluster_size;
     }
 
-    img_progress_init(progress, json_fd, "convert");
+    img_progress_init(progress, json_fd, "convert", 1.0);
+    copying = true;
     ret = convert_do_copy(&s, num_workers) < 0 ? 1 : 0;
     if (ret == 0) {
         int fret = blk_flush(s.target);
@@ -936,7 +938,10 @@ int img_convert(int argc, char **argv)
             ret = 1;
         }
     }
-    img_progress_end();
+    if (ret == 0) {
+        img_progress_finish();
+    }
+    img_progress_end(ret == 0);
 
 out:
     if (s.target) {
@@ -948,8 +953,10 @@ out:
         }
         free(s.src);
     }
-    if (ret && created) {
-        /* Do not leave a partial copy that looks like a good one. */
+    if (ret && created && copying) {
+        /* Do not leave a partial copy that looks like a good one.  (A
+         * target that failed before any data was copied is left, empty,
+         * as QEMU leaves it.) */
         remove(out_filename);
     }
     qemu_opts_del(opts);
@@ -961,10 +968,182 @@ out_early:
 
 /* ---- dd ---- */
 
+/*
+ * Operands are "bs=", "count=", "skip=", "if=" and "of=", as in dd(1).
+ * The output is created (format -O, default raw) and written in full,
+ * block by block.  For compatibility with QEMU 7.2, count= limits the
+ * input size before skip= is applied: "skip=2 count=3" copies the third
+ * block only, and a skip beyond that limit copies nothing.
+ */
+typedef struct DdParams {
+    int64_t bs;
+    int64_t count;      /* -1: all */
+    int64_t skip;       /* -1: none */
+    const char *in, *out;
+} DdParams;
+
+static int dd_parse_operand(DdParams *p, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    char *key;
+    int64_t v;
+
+    if (!eq) {
+        error_report("unrecognized operand %s", arg);
+        return -1;
+    }
+    key = qemu_xstrndup(arg, (size_t)(eq - arg));
+    if (!strcmp(key, "bs")) {
+        v = img_cvtnum_full("bs", eq + 1, 1, INT_MAX);
+        if (v < 0) {
+            goto fail;
+        }
+        p->bs = v;
+    } else if (!strcmp(key, "count")) {
+        v = img_cvtnum_full("count", eq + 1, 0, INT64_MAX);
+        if (v < 0) {
+            goto fail;
+        }
+        p->count = v;
+    } else if (!strcmp(key, "skip")) {
+        v = img_cvtnum_full("skip", eq + 1, 0, INT64_MAX);
+        if (v < 0) {
+            goto fail;
+        }
+        p->skip = v;
+    } else if (!strcmp(key, "if")) {
+        p->in = eq + 1;
+    } else if (!strcmp(key, "of")) {
+        p->out = eq + 1;
+    } else {
+        error_report("unrecognized operand %s", key);
+        goto fail;
+    }
+    free(key);
+    return 0;
+fail:
+    free(key);
+    return -1;
+}
+
 int img_dd(int argc, char **argv)
 {
-    error_report("dd is not implemented yet");
-    (void)argc;
-    (void)argv;
-    return 1;
+    static const ImgLongOpt longopts[] = {
+        { "object", IMG_REQ_ARG, OPT_OBJECT },
+        { "image-opts", IMG_NO_ARG, OPT_IMAGE_OPTS },
+        { "force-share", IMG_NO_ARG, 'U' },
+        { NULL, 0, 0 }
+    };
+    ImgGetopt g;
+    const char *fmt = NULL, *out_fmt = "raw";
+    bool image_opts = false, force_share = false, bad_skip;
+    DdParams p = { .bs = 512, .count = -1, .skip = -1 };
+    BlockBackend *in = NULL, *out = NULL;
+    const BlockDriver *drv;
+    QemuOptsList *list = NULL;
+    QemuOpts *opts = NULL;
+    Error *err = NULL;
+    int64_t size, in_pos, out_pos;
+    uint8_t *buf = NULL;
+    int c, i, ret = 1;
+
+    img_getopt_init(&g, "dd");
+    while ((c = img_getopt(&g, argc, argv, ":hf:O:U", longopts)) != -1) {
+        switch (c) {
+        case 'O':
+            out_fmt = g.optarg;
+            break;
+        case 'f':
+            fmt = g.optarg;
+            break;
+        case 'U':
+            force_share = true;
+            break;
+        case OPT_IMAGE_OPTS:
+            image_opts = true;
+            break;
+        case OPT_OBJECT:
+            error_report("--object is not supported");
+            return 1;
+        }
+    }
+    for (i = g.optind; i < argc; i++) {
+        if (dd_parse_operand(&p, argv[i]) < 0) {
+            return 1;
+        }
+    }
+    if (!p.in || !p.out) {
+        error_report("Must specify both input and output files");
+        return 1;
+    }
+
+    in = img_open(image_opts, p.in, fmt, 0, false, false, force_share);
+    if (!in) {
+        goto out;
+    }
+    drv = bdrv_find_format(out_fmt);
+    if (!drv) {
+        error_report("Unknown file format");
+        goto out;
+    }
+    list = img_create_opts_list(out_fmt, p.out, false, &err);
+    if (!list) {
+        error_report_err(err);
+        goto out;
+    }
+    size = blk_getlength(in);
+    if (size < 0) {
+        error_report("Failed to get size for '%s'", p.in);
+        goto out;
+    }
+    if (p.count >= 0 && p.count <= INT64_MAX / p.bs && p.count * p.bs < size) {
+        size = p.count * p.bs;
+    }
+    bad_skip = p.skip >= 0 && (p.skip > INT64_MAX / p.bs || size < p.bs * p.skip);
+    opts = qemu_opts_create(list);
+    qemu_opt_set_number(opts, "size",
+                        bad_skip ? 0 : size - (p.skip > 0 ? p.bs * p.skip : 0));
+    if (bdrv_create(drv, p.out, opts, &err) < 0) {
+        error_prepend(&err, "%s: error while creating output image: ", p.out);
+        error_report_err(err);
+        goto out;
+    }
+    out = img_open(false, p.out, out_fmt, BDRV_O_RDWR, false, false, false);
+    if (!out) {
+        goto out;
+    }
+    if (bad_skip) {
+        /* QEMU reports this and exits with status 0 */
+        error_report("%s: cannot skip to specified offset", p.in);
+        ret = 0;
+        goto out;
+    }
+    in_pos = p.skip > 0 ? p.bs * p.skip : 0;
+    buf = qemu_memalign(4096, (size_t)p.bs);
+    for (out_pos = 0; in_pos < size; ) {
+        int64_t n = MIN(p.bs, size - in_pos);
+        int r = blk_pread(in, in_pos, n, buf, 0);
+
+        if (r < 0) {
+            error_report("error while reading from input image file: %s",
+                         strerror(-r));
+            goto out;
+        }
+        r = blk_pwrite(out, out_pos, n, buf, 0);
+        if (r < 0) {
+            error_report("error while writing to output image file: %s",
+                         strerror(-r));
+            goto out;
+        }
+        in_pos += n;
+        out_pos += n;
+    }
+    ret = 0;
+out:
+    qemu_vfree(buf);
+    qemu_opts_del(opts);
+    free(list);
+    blk_unref(out);
+    blk_unref(in);
+    return ret;
 }

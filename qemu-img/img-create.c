@@ -608,16 +608,15 @@ int img_amend(int argc, char **argv)
         ret = 1;
         goto out;
     }
-    img_progress_init(progress, json_fd, "amend");
+    img_progress_init(progress, json_fd, "amend", 1.0);
     if (bdrv_amend(bs, opts, force, amend_status, NULL, &err) < 0) {
-        img_progress_end();
+        img_progress_end(false);
         error_report_err(err);
         ret = 1;
         goto out;
     }
-    img_progress_set_total(1);
-    img_progress_set_done(1);
-    img_progress_end();
+    img_progress_finish();
+    img_progress_end(true);
 out:
     qemu_opts_del(opts);
     free(list);

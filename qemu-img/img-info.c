@@ -238,7 +238,8 @@ int img_info(int argc, char **argv)
     JVal *list = NULL;
     char *cur_name = NULL, *cur_fmt = NULL;
     Seen seen = { 0 };
-    int c, ret = 0, n = 0;
+    ImageInfo *infos = NULL;
+    int c, ret = 0, n = 0, i;
 
     img_getopt_init(&g, "info");
     while ((c = img_getopt(&g, argc, argv, ":f:hU", longopts)) != -1) {
@@ -270,15 +271,12 @@ int img_info(int argc, char **argv)
     if (output) {
         ofmt = img_parse_output_format(output);
     }
-    if (chain && ofmt == OFORMAT_JSON) {
-        list = jarr_new();
-    }
-
+    /* The whole chain is collected first: nothing is printed unless every
+     * image could be opened. */
     cur_name = qemu_xstrdup(filename);
     cur_fmt = fmt ? qemu_xstrdup(fmt) : NULL;
     while (cur_name) {
         BlockBackend *blk;
-        ImageInfo info;
         Error *err = NULL;
 
         if (!seen_add(&seen, cur_name)) {
@@ -293,49 +291,53 @@ int img_info(int argc, char **argv)
             ret = 1;
             break;
         }
-        if (collect_image_info(blk_bs(blk), &info, &err) < 0) {
+        infos = qemu_xrealloc(infos, (n + 1) * sizeof(*infos));
+        if (collect_image_info(blk_bs(blk), &infos[n], &err) < 0) {
             error_report_err(err);
             blk_unref(blk);
             ret = 1;
             break;
         }
         blk_unref(blk);
-
-        if (ofmt == OFORMAT_JSON) {
-            JVal *o = image_info_to_json(&info);
-            if (list) {
-                jarr_append(list, o);
-            } else {
-                jval_print(stdout, o);
-                jval_free(o);
-            }
-        } else {
-            if (n++) {
-                printf("\n");
-            }
-            print_image_info_human(&info);
-        }
-
         free(cur_name);
         free(cur_fmt);
         cur_name = NULL;
         cur_fmt = NULL;
-        if (chain && info.backing_filename) {
-            cur_name = qemu_xstrdup(info.full_backing_filename
-                                    ? info.full_backing_filename
-                                    : info.backing_filename);
-            cur_fmt = info.backing_format ? qemu_xstrdup(info.backing_format)
-                                          : NULL;
+        if (chain && infos[n].backing_filename) {
+            cur_name = qemu_xstrdup(infos[n].full_backing_filename
+                                    ? infos[n].full_backing_filename
+                                    : infos[n].backing_filename);
+            cur_fmt = infos[n].backing_format
+                      ? qemu_xstrdup(infos[n].backing_format) : NULL;
             image_opts = false;
         }
-        image_info_free(&info);
+        n++;
     }
-    if (list) {
-        if (!ret) {
+    if (!ret) {
+        if (ofmt == OFORMAT_JSON && chain) {
+            list = jarr_new();
+            for (i = 0; i < n; i++) {
+                jarr_append(list, image_info_to_json(&infos[i]));
+            }
             jval_print(stdout, list);
+            jval_free(list);
+        } else if (ofmt == OFORMAT_JSON) {
+            JVal *o = image_info_to_json(&infos[0]);
+            jval_print(stdout, o);
+            jval_free(o);
+        } else {
+            for (i = 0; i < n; i++) {
+                if (i) {
+                    printf("\n");
+                }
+                print_image_info_human(&infos[i]);
+            }
         }
-        jval_free(list);
     }
+    for (i = 0; i < n; i++) {
+        image_info_free(&infos[i]);
+    }
+    free(infos);
     free(cur_name);
     free(cur_fmt);
     seen_free(&seen);
@@ -552,6 +554,13 @@ int img_map(int argc, char **argv)
     if (have && !ret && map_dump(&cur, ofmt, first) < 0) {
         ret = 1;
     } else if (have && !ret) {
+        first = false;
+    }
+    if (ofmt == OFORMAT_JSON && !ret && first) {
+        /* Nothing in range: QEMU shows one empty entry at the start. */
+        memset(&cur, 0, sizeof(cur));
+        cur.start = start;
+        map_dump(&cur, ofmt, true);
         first = false;
     }
     if (ofmt == OFORMAT_JSON && !first) {

@@ -6,16 +6,18 @@
  *
  * Human mode reproduces QEMU's -p: "    (P/100%)\r" on stdout, with P
  * printed as %.2f; a line is printed when the command starts (0%), when
- * the value has moved by more than one percentage point since the last
- * line, and when it reaches 100%; at the end the last value is printed
- * once more, followed by a newline.  Percentages are computed from the
+ * the value has moved by more than a command-specific step (one or two
+ * percentage points, as in QEMU) since the last
+ * line, and whenever it is 100%; commands that complete say so with
+ * img_progress_finish (a 100% line, even if the last update was one
+ * already), and the end of the report is a newline.  Percentages are computed from the
  * bytes a command has actually processed out of the bytes it has to
  * process (for convert: the data it copies, not the holes it skips).
  *
  * JSON mode (--progress-json[=FD]) writes, on the same occasions, one
  * line per report to FD (standard error by default):
  *   {"operation": "convert", "done": 1048576, "total": 4194304}
- * and a final line with "done" equal to "total" and "status": "finished".
+ * and a last line that adds "status": "finished" or "failed".
  * Lines are written with a single write(2) each, so another process can
  * read them as they come.
  */
@@ -32,12 +34,17 @@ static struct {
     const char *op;
     uint64_t done, total;
     double last_print;      /* percentage of the last human line */
+    double min_skip;        /* smallest change worth a new line */
     double json_last;       /* percentage of the last JSON line */
     bool started;
+    bool complete;
 } prog = { .json_fd = -1 };
 
 static double percent(void)
 {
+    if (prog.complete) {
+        return 100.0;
+    }
     if (!prog.total) {
         return prog.done ? 100.0 : 0.0;
     }
@@ -53,16 +60,17 @@ static void human_line(double p)
     fflush(stdout);
 }
 
-static void json_line(bool finished)
+static void json_line(const char *status)
 {
     char buf[160];
     int n;
 
     n = snprintf(buf, sizeof(buf),
                  "{\"operation\": \"%s\", \"done\": %" PRIu64
-                 ", \"total\": %" PRIu64 "%s}\n",
+                 ", \"total\": %" PRIu64 "%s%s%s}\n",
                  prog.op, prog.done, prog.total,
-                 finished ? ", \"status\": \"finished\"" : "");
+                 status ? ", \"status\": \"" : "", status ? status : "",
+                 status ? "\"" : "");
     if (n > 0 && (size_t)n < sizeof(buf)) {
         ssize_t w = write(prog.json_fd, buf, (size_t)n);
         (void)w;    /* a reader that went away must not stop the command */
@@ -74,8 +82,8 @@ static void report(void)
     double p = percent();
 
     if (prog.human) {
-        if (p == 0.0 || p == 100.0 || p > prog.last_print + 1.0 ||
-            p < prog.last_print - 1.0) {
+        if (p == 0.0 || p == 100.0 || p > prog.last_print + prog.min_skip ||
+            p < prog.last_print - prog.min_skip) {
             prog.last_print = p;
             human_line(p);
         }
@@ -83,7 +91,7 @@ static void report(void)
     if (prog.json_fd >= 0) {
         if (!prog.started || p >= prog.json_last + 1.0 || p == 100.0) {
             prog.json_last = p;
-            json_line(false);
+            json_line(NULL);
         }
     }
     prog.started = true;
@@ -103,8 +111,10 @@ int img_parse_progress_fd(const char *arg)
     return (int)fd;
 }
 
-void img_progress_init(bool human, int json_fd, const char *op)
+void img_progress_init(bool human, int json_fd, const char *op,
+                       double min_skip)
 {
+    prog.min_skip = min_skip;
     prog.human = human;
     prog.json_fd = json_fd;
     prog.op = op;
@@ -113,6 +123,7 @@ void img_progress_init(bool human, int json_fd, const char *op)
     prog.last_print = 0;
     prog.json_last = 0;
     prog.started = false;
+    prog.complete = false;
     if (human || json_fd >= 0) {
         report();
     }
@@ -144,15 +155,27 @@ void img_progress_set_done(uint64_t done)
     report();
 }
 
-void img_progress_end(void)
+void img_progress_finish(void)
+{
+    if (!prog.human && prog.json_fd < 0) {
+        return;
+    }
+    if (prog.total < prog.done) {
+        prog.total = prog.done;
+    }
+    prog.done = prog.total;
+    prog.complete = true;
+    report();
+}
+
+void img_progress_end(bool success)
 {
     if (prog.human) {
-        human_line(100.0);
         printf("\n");
         fflush(stdout);
     }
     if (prog.json_fd >= 0) {
-        json_line(true);
+        json_line(success ? "finished" : "failed");
     }
     prog.human = false;
     prog.json_fd = -1;

@@ -156,13 +156,18 @@ void img_print_formatting(const char *filename, const char *fmt,
  * mode (--progress-json[=FD]) writes one object per line with the bytes
  * done and the total.  Both advance only by bytes actually processed.
  */
-void img_progress_init(bool human, int json_fd, const char *op);
+/* @min_skip: percentage points a human line must move (QEMU: 1 or 2). */
+void img_progress_init(bool human, int json_fd, const char *op,
+                       double min_skip);
 /* Total work in bytes (may grow). */
 void img_progress_set_total(uint64_t total);
 void img_progress_add(uint64_t bytes);
 /* A percentage in [0, 100] for commands that count in other units. */
 void img_progress_set_done(uint64_t done);
-void img_progress_end(void);
+/* The command completed: report 100%. */
+void img_progress_finish(void);
+/* Close the report (a newline in human mode, a final JSON line). */
+void img_progress_end(bool success);
 /* Parse the argument of --progress-json ("" = stderr). */
 int img_parse_progress_fd(const char *arg);
 

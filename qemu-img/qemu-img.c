@@ -390,6 +390,17 @@ BlockBackend *img_open_opts(bool image_opts, const char *filename,
         return NULL;
     }
     blk_set_enable_write_cache(blk, !writethrough);
+    if ((flags & BDRV_O_RDWR) && blk_bs(blk)->probed &&
+        !strcmp(blk_get_format_name(blk), "raw")) {
+        /* The same warning as QEMU gives, on stderr, without a prefix. */
+        fflush(stdout);
+        fprintf(stderr, "WARNING: Image format was not specified for '%s' and "
+                "probing guessed raw.\n"
+                "         Automatically detecting the format is dangerous for "
+                "raw images, write operations on block 0 will be restricted.\n"
+                "         Specify the 'raw' format explicitly to remove the "
+                "restrictions.\n", blk_bs(blk)->filename);
+    }
     (void)quiet;
     return blk;
 }
@@ -403,6 +414,30 @@ BlockBackend *img_open(bool image_opts, const char *filename, const char *fmt,
 }
 
 /* ---- main ---- */
+
+/* -T/--trace: this build has no trace events.  A request for a named
+ * event gets the warning QEMU gives for an unknown one; patterns, which
+ * may legitimately match nothing, and the file options are accepted. */
+static void trace_option(const char *arg)
+{
+    char *copy = qemu_xstrdup(arg), *save = NULL, *item;
+    bool first = true;
+
+    for (item = strtok_r(copy, ",", &save); item;
+         item = strtok_r(NULL, ",", &save), first = false) {
+        const char *name = NULL;
+
+        if (!strncmp(item, "enable=", 7)) {
+            name = item + 7;
+        } else if (first && !strchr(item, '=')) {
+            name = item;
+        }
+        if (name && *name && !strpbrk(name, "*?")) {
+            warn_report("trace event '%s' does not exist", name);
+        }
+    }
+    free(copy);
+}
 
 int main(int argc, char **argv)
 {
@@ -435,8 +470,7 @@ int main(int argc, char **argv)
             print_version();
             return 0;
         case 'T':
-            /* Tracing is not implemented; accepted so that scripts keep
-             * working. */
+            trace_option(optarg);
             break;
         }
     }
