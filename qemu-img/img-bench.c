@@ -283,9 +283,6 @@ int img_bench(int argc, char **argv)
     b.flush_interval = flush_interval;
     b.drain_on_flush = drain_on_flush;
     qemu_co_queue_init(&b.paused);
-    if (depth > count) {
-        depth = count ? count : 1;
-    }
     b.buf = qemu_try_memalign(MAX((size_t)4096,
                                   blk_bs(blk)->bl.opt_mem_alignment),
                               MAX((size_t)1, b.bufsize * (size_t)depth));
@@ -302,6 +299,10 @@ int img_bench(int argc, char **argv)
         printf("Sending flush every %d requests\n", flush_interval);
     }
 
+    /* More workers than requests would only wait. */
+    if (depth > count) {
+        depth = count ? count : 1;
+    }
     workers = qemu_new0(BenchWorker, depth);
     t0 = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     b.running = depth;

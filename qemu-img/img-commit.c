@@ -138,7 +138,8 @@ static void coroutine_fn commit_co(void *opaque)
                                                     NULL, NULL, NULL);
                 if (st >= 0 && st_n > 0 && (st & BDRV_BLOCK_ZERO)) {
                     m = st_n;
-                    ret = blk_co_pwrite_zeroes(c->base, offset + done, m, 0);
+                    ret = blk_co_pwrite_zeroes(c->base, offset + done, m,
+                                               BDRV_REQ_MAY_UNMAP);
                 } else {
                     if (st >= 0 && st_n > 0) {
                         m = MIN(m, st_n);
@@ -360,7 +361,10 @@ static int coroutine_fn rebase_write_diff(RebaseCo *r, int64_t offset,
         }
         len = pos - start;
         if (len) {
-            int ret = blk_co_pwrite(r->blk, offset + start, len, old + start, 0);
+            /* Zeroes over a backing file that has data: zero clusters. */
+            int ret = buffer_is_zero(old + start, (size_t)len)
+                ? blk_co_pwrite_zeroes(r->blk, offset + start, len, 0)
+                : blk_co_pwrite(r->blk, offset + start, len, old + start, 0);
             if (ret < 0) {
                 r->errmsg = qemu_xasprintf("error while writing at byte %"
                                            PRId64 ": %s", offset + start,
