@@ -277,6 +277,7 @@ const BlockDriver bdrv_raw = {
     .format_name = "raw",
     .instance_size = sizeof(BDRVRawState),
     .is_format = true,
+    .shares_writes = true,
     .probe = raw_probe,
     .open = raw_open,
     .refresh_limits = raw_refresh_limits,
