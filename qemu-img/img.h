@@ -19,6 +19,7 @@
 
 #include "util/osdep.h"
 #include "block/block_int.h"
+#include "qemu-img/tool-common.h"
 
 /* The QEMU release whose command line and output we reproduce. */
 #define QEMU_IMG_COMPAT_VERSION "7.2.0"
@@ -67,13 +68,13 @@ enum {
     OPT_PROGRESS_JSON,
 };
 
-/* Parser state for one subcommand's argv. */
+/* Parser state for one subcommand's argv (tool_getopt_long underneath,
+ * which follows glibc's rules on every host). */
 typedef struct ImgGetopt {
     const char *cmd;    /* for -h / --help */
     int optind;
     char *optarg;
-    int index;          /* private */
-    bool started;       /* private */
+    ToolGetopt tg;      /* private */
 } ImgGetopt;
 
 void img_getopt_init(ImgGetopt *g, const char *cmd);

@@ -13,7 +13,6 @@
 #include "util/cutils.h"
 #include "block/block_int.h"
 
-#include <getopt.h>
 
 typedef struct ImgCmd {
     const char *name;
@@ -194,12 +193,14 @@ void img_getopt_init(ImgGetopt *g, const char *cmd)
     memset(g, 0, sizeof(*g));
     g->cmd = cmd;
     g->optind = 1;
+    tool_getopt_init(&g->tg);
+    g->tg.opterr = false;
 }
 
 int img_getopt(ImgGetopt *g, int argc, char **argv, const char *shortopts,
                const ImgLongOpt *longopts)
 {
-    struct option lo[40];
+    ToolOption lo[40];
     int i = 0, c;
 
     assert(shortopts[0] == ':');
@@ -208,30 +209,24 @@ int img_getopt(ImgGetopt *g, int argc, char **argv, const char *shortopts,
             assert(i + 2 < (int)ARRAY_SIZE(lo));
             lo[i].name = longopts[i].name;
             lo[i].has_arg = longopts[i].has_arg;
-            lo[i].flag = NULL;
             lo[i].val = longopts[i].val;
         }
     }
     /* Every subcommand accepts --help. */
     lo[i].name = "help";
-    lo[i].has_arg = no_argument;
-    lo[i].flag = NULL;
+    lo[i].has_arg = TOOL_NO_ARGUMENT;
     lo[i].val = 'h';
     memset(&lo[i + 1], 0, sizeof(lo[0]));
 
-    if (!g->started) {
-        g->started = true;
-        optind = 0;         /* glibc: full re-initialisation */
-    }
-    opterr = 0;
-    c = getopt_long(argc, argv, shortopts, lo, NULL);
-    g->optind = optind;
-    g->optarg = optarg;
+    c = tool_getopt_long(&g->tg, argc, argv, shortopts, lo, NULL);
+    g->optind = g->tg.optind;
+    g->optarg = g->tg.optarg;
     switch (c) {
     case ':':
-        img_error_exit("missing argument for option '%s'", argv[optind - 1]);
+        img_error_exit("missing argument for option '%s'",
+                       argv[g->tg.optind - 1]);
     case '?':
-        img_error_exit("unrecognized option '%s'", argv[optind - 1]);
+        img_error_exit("unrecognized option '%s'", argv[g->tg.optind - 1]);
     case 'h':
         img_help(g->cmd);
     default:
@@ -441,12 +436,13 @@ static void trace_option(const char *arg)
 
 int main(int argc, char **argv)
 {
-    static const struct option long_options[] = {
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { "trace", required_argument, NULL, 'T' },
-        { NULL, 0, NULL, 0 }
+    static const ToolOption long_options[] = {
+        { "help", TOOL_NO_ARGUMENT, 'h' },
+        { "version", TOOL_NO_ARGUMENT, 'V' },
+        { "trace", TOOL_REQUIRED_ARGUMENT, 'T' },
+        { NULL, 0, 0 }
     };
+    ToolGetopt g;
     const ImgCmd *cmd;
     const char *cmdname;
     int c;
@@ -457,29 +453,32 @@ int main(int argc, char **argv)
     if (argc < 2) {
         img_error_exit("Not enough arguments");
     }
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:hVT:", long_options, NULL)) != -1) {
+    tool_getopt_init(&g);
+    g.opterr = false;
+    while ((c = tool_getopt_long(&g, argc, argv, "+:hVT:", long_options,
+                                 NULL)) != -1) {
         switch (c) {
         case ':':
-            img_error_exit("missing argument for option '%s'", argv[optind - 1]);
+            img_error_exit("missing argument for option '%s'",
+                           argv[g.optind - 1]);
         case '?':
-            img_error_exit("unrecognized option '%s'", argv[optind - 1]);
+            img_error_exit("unrecognized option '%s'", argv[g.optind - 1]);
         case 'h':
             img_help(NULL);
         case 'V':
             print_version();
             return 0;
         case 'T':
-            trace_option(optarg);
+            trace_option(g.optarg);
             break;
         }
     }
-    if (optind >= argc) {
+    if (g.optind >= argc) {
         return 0;
     }
-    cmdname = argv[optind];
-    argc -= optind;
-    argv += optind;
+    cmdname = argv[g.optind];
+    argc -= g.optind;
+    argv += g.optind;
     for (cmd = img_cmds; cmd->name; cmd++) {
         if (!strcmp(cmdname, cmd->name)) {
             return cmd->handler(argc, argv);
