@@ -331,6 +331,7 @@ out:
 
 typedef struct RebaseCo {
     BlockBackend *blk;          /* the image, reading through the old chain */
+    bool has_old_backing;       /* without one, the old contents are zeroes */
     BlockBackend *new_backing;  /* NULL: none (reads as zeroes) */
     int64_t len, new_len;
     int ret;
@@ -361,8 +362,9 @@ static int coroutine_fn rebase_write_diff(RebaseCo *r, int64_t offset,
         }
         len = pos - start;
         if (len) {
-            /* Zeroes over a backing file that has data: zero clusters. */
-            int ret = buffer_is_zero(old + start, (size_t)len)
+            /* With no old backing file the old contents are known zeroes:
+             * zero clusters (as QEMU does); otherwise the data as read. */
+            int ret = !r->has_old_backing
                 ? blk_co_pwrite_zeroes(r->blk, offset + start, len, 0)
                 : blk_co_pwrite(r->blk, offset + start, len, old + start, 0);
             if (ret < 0) {
@@ -561,6 +563,8 @@ int img_rebase(int argc, char **argv)
 
     if (!unsafe) {
         RebaseCo r = { .blk = blk, .new_backing = new_backing };
+
+        r.has_old_backing = bdrv_backing_bs(bs) != NULL;
 
         r.len = blk_getlength(blk);
         if (r.len < 0) {

@@ -856,6 +856,7 @@ int img_convert(int argc, char **argv)
         }
         s.target_zero_init = new_target_reads_zero(out_filename) &&
                              !qemu_opt_get(opts, "backing_file");
+        img_round_size_opt(opts);
         if (bdrv_create(drv, out_filename, opts, &err) < 0) {
             error_prepend(&err, "%s: error while converting %s: ", out_filename,
                           out_fmt);
@@ -1103,6 +1104,7 @@ int img_dd(int argc, char **argv)
     opts = qemu_opts_create(list);
     qemu_opt_set_number(opts, "size",
                         bad_skip ? 0 : size - (p.skip > 0 ? p.bs * p.skip : 0));
+    img_round_size_opt(opts);
     if (bdrv_create(drv, p.out, opts, &err) < 0) {
         error_prepend(&err, "%s: error while creating output image: ", p.out);
         error_report_err(err);

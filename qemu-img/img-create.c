@@ -121,6 +121,18 @@ int img_print_create_opts_help(const char *fmt, const char *filename,
 
 /* ---- create ---- */
 
+void img_round_size_opt(QemuOpts *opts)
+{
+    uint64_t size = qemu_opt_get_size(opts, "size", 0);
+
+    /* Images are made of whole sectors, as with QEMU (whose drivers round
+     * up when they create); the Formatting line shows the size asked. */
+    if (size % BDRV_SECTOR_SIZE && size <= (uint64_t)INT64_MAX - BDRV_SECTOR_SIZE) {
+        qemu_opt_set_number(opts, "size",
+                            (int64_t)QEMU_ALIGN_UP(size, BDRV_SECTOR_SIZE));
+    }
+}
+
 /* Open the backing file of a new image to learn its size; @filename is
  * the new image (relative backing names are relative to it). */
 static int64_t backing_size(const char *filename, const char *backing,
@@ -256,6 +268,7 @@ static int img_do_create(const char *filename, const char *fmt,
     if (!quiet) {
         img_print_formatting(filename, fmt, list, opts);
     }
+    img_round_size_opt(opts);
     ret = bdrv_create(drv, filename, opts, errp);
 out:
     qemu_opts_del(opts);
@@ -471,7 +484,9 @@ int img_resize(int argc, char **argv)
         blk_unref(blk);
         return 1;
     }
-    ret = blk_truncate(blk, total, false, prealloc, 0, &err);
+    /* exact: a shrink must really shrink (a larger file is acceptable
+     * only when growing) */
+    ret = blk_truncate(blk, total, total < cur, prealloc, 0, &err);
     if (ret < 0) {
         error_report_err(err);
         blk_unref(blk);

@@ -145,6 +145,9 @@ int img_print_create_opts_help(const char *fmt, const char *filename,
 QemuOptsList *img_create_opts_list(const char *fmt, const char *filename,
                                    bool for_amend, Error **errp);
 
+/* Round the "size" option up to whole sectors. */
+void img_round_size_opt(QemuOpts *opts);
+
 /* The QEMU-compatible "Formatting 'NAME', fmt=F opt=v ..." line. */
 void img_print_formatting(const char *filename, const char *fmt,
                           const QemuOptsList *list, QemuOpts *opts);

@@ -541,7 +541,7 @@ rw "raw.img" "o.img" convert -C -r 1M raw.img o.img
 rw "base.qcow2 ovl.qcow2" "base.qcow2 ovl.qcow2" commit ovl.qcow2
 rw "base.qcow2 ovl.qcow2" "base.qcow2 ovl.qcow2" commit -d ovl.qcow2
 rw "base.qcow2 ovl.qcow2" "base.qcow2 ovl.qcow2" commit -q ovl.qcow2
-rw "base.qcow2 ovl.qcow2" "base.qcow2 ovl.qcow2" commit -p ovl.qcow2
+# (not -p: QEMU prints its commit progress as often as its job loop polls)
 rw "base.qcow2 ovl.qcow2 ovl2.qcow2" "base.qcow2 ovl.qcow2 ovl2.qcow2" commit ovl2.qcow2
 rw "base.qcow2 ovl.qcow2 ovl2.qcow2" "base.qcow2 ovl.qcow2 ovl2.qcow2" commit -b base.qcow2 ovl2.qcow2
 rw "base.qcow2 ovl.qcow2 ovl2.qcow2" "base.qcow2 ovl.qcow2 ovl2.qcow2" commit -b ovl2.qcow2 ovl2.qcow2
