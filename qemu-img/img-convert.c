@@ -29,8 +29,9 @@
  * write it.  Writes happen in offset order unless -W: a worker whose run
  * is not next waits until the writes before it are done.  With -c, runs
  * are single clusters written with BDRV_REQ_WRITE_COMPRESSED; the format
- * driver compresses, off the loop thread, so that the workers' clusters
- * are compressed in parallel.
+ * driver compresses inside that write, on the thread pool, so the writes
+ * of -c are never ordered: the workers' clusters are compressed in
+ * parallel, on every core.
  *
  * Progress counts the bytes of DATA and COMPARE runs, which are the bytes
  * that are read and possibly written; a first pass over the block status
@@ -78,6 +79,7 @@ typedef struct ConvertState {
     bool compressed;
     bool salvage;
     bool in_order;
+    bool count_data;            /* a progress report wants the total */
     int64_t min_sparse;         /* 0: write everything */
     int64_t buf_size;
     int64_t cluster_size;       /* target's, or 0 */
@@ -471,6 +473,7 @@ static void coroutine_fn convert_worker(void *opaque)
 typedef struct CountCo {
     ConvertState *s;
     uint64_t bytes;
+    int64_t err_offset;
     int ret;
     bool done;
 } CountCo;
@@ -491,6 +494,7 @@ static void coroutine_fn convert_count_entry(void *opaque)
                                      &type, &n);
             if (ret < 0) {
                 cc->ret = ret;
+                cc->err_offset = s->src[i].start + off;
                 goto out;
             }
             if (type == RUN_DATA || type == RUN_COMPARE) {
@@ -515,12 +519,12 @@ static int convert_do_copy(ConvertState *s, int num_workers)
     s->run_end = 0;
     s->wr_offs = 0;
 
-    {
+    if (s->count_data) {
         CountCo cc = { .s = s };
         bdrv_run_co(s->ctx, convert_count_entry, &cc, &cc.done);
         if (cc.ret < 0) {
-            error_report("error while reading block status: %s",
-                         strerror(-cc.ret));
+            error_report("error while reading block status at offset %" PRId64
+                         ": %s", cc.err_offset, strerror(-cc.ret));
             return cc.ret;
         }
         img_progress_set_total(cc.bytes);
@@ -916,7 +920,11 @@ int img_convert(int argc, char **argv)
     }
     s.compressed = compress;
     s.salvage = salvage;
-    s.in_order = wr_in_order;
+    /* Compressed clusters are compressed inside the driver's write, on
+     * its thread pool: writes in offset order would compress one cluster
+     * at a time.  Their placement in the file is the driver's anyway. */
+    s.in_order = wr_in_order && !compress;
+    s.count_data = progress || json_fd >= 0;
     s.min_sparse = min_sparse;
     s.buf_size = CONVERT_BUF_SIZE;
     if (s.compressed) {
