@@ -24,6 +24,7 @@
 #include "qemu-img/img.h"
 #include "util/cutils.h"
 
+#include <sys/stat.h>
 #ifdef _WIN32
 #include <io.h>
 #endif
@@ -38,6 +39,7 @@ static struct {
     double json_last;       /* percentage of the last JSON line */
     bool started;
     bool complete;
+    bool json_wait_total;   /* no JSON line before the total is known */
 } prog = { .json_fd = -1 };
 
 static double percent(void)
@@ -88,7 +90,7 @@ static void report(void)
             human_line(p);
         }
     }
-    if (prog.json_fd >= 0) {
+    if (prog.json_fd >= 0 && !prog.json_wait_total) {
         if (!prog.started || p >= prog.json_last + 1.0 || p == 100.0) {
             prog.json_last = p;
             json_line(NULL);
@@ -99,6 +101,7 @@ static void report(void)
 
 int img_parse_progress_fd(const char *arg)
 {
+    struct stat st;
     int64_t fd;
 
     if (!arg || !*arg) {
@@ -106,6 +109,11 @@ int img_parse_progress_fd(const char *arg)
     }
     if (qemu_strtoi64(arg, NULL, 10, &fd) < 0 || fd < 0 || fd > INT_MAX) {
         error_report("Invalid file descriptor for --progress-json: '%s'", arg);
+        return -1;
+    }
+    if (fstat((int)fd, &st) < 0) {
+        error_report("Invalid file descriptor for --progress-json: '%s': %s",
+                     arg, strerror(errno));
         return -1;
     }
     return (int)fd;
@@ -124,6 +132,7 @@ void img_progress_init(bool human, int json_fd, const char *op,
     prog.json_last = 0;
     prog.started = false;
     prog.complete = false;
+    prog.json_wait_total = json_fd >= 0;
     if (human || json_fd >= 0) {
         report();
     }
@@ -132,6 +141,11 @@ void img_progress_init(bool human, int json_fd, const char *op,
 void img_progress_set_total(uint64_t total)
 {
     prog.total = total;
+    if (prog.json_wait_total) {
+        prog.json_wait_total = false;
+        prog.started = false;
+        report();
+    }
 }
 
 void img_progress_add(uint64_t bytes)
@@ -165,6 +179,7 @@ void img_progress_finish(void)
     }
     prog.done = prog.total;
     prog.complete = true;
+    prog.json_wait_total = false;
     report();
 }
 
@@ -177,6 +192,7 @@ void img_progress_end(bool success)
     if (prog.json_fd >= 0) {
         json_line(success ? "finished" : "failed");
     }
+    prog.json_wait_total = false;
     prog.human = false;
     prog.json_fd = -1;
 }
