@@ -1427,10 +1427,8 @@ static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
             error_setg(errp, "Cannot use preallocation for shrinking files");
             return -ENOTSUP;
         }
-        if (!exact) {
-            /* Shrinking is the caller's explicit decision (exact). */
-            return 0;
-        }
+        /* A regular file takes the size asked for, exact or not, as
+         * QEMU's file driver does (qemu-io truncate shrinks raw files). */
     } else if (offset == cur) {
         return 0;
     }
