@@ -1589,14 +1589,6 @@ static const QemuOptsList raw_create_opts = {
     },
 };
 
-/* A file has no cluster size and no dirty flag, but it does answer
- * (QEMU's tools then show "dirty-flag": false for raw images). */
-static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
-{
-    memset(bdi, 0, sizeof(*bdi));
-    return 0;
-}
-
 const BlockDriver bdrv_file = {
     .struct_size = sizeof(BlockDriver),
     .api_version = BLOCK_DRIVER_API_VERSION,
@@ -1622,7 +1614,6 @@ const BlockDriver bdrv_file = {
     .truncate = raw_co_truncate,
     .getlength = raw_getlength,
     .get_allocated_file_size = raw_get_allocated_file_size,
-    .get_info = raw_get_info,
 
     .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
     .supported_truncate_flags = BDRV_REQ_ZERO_WRITE,

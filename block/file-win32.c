@@ -1817,14 +1817,6 @@ static const QemuOptsList win32_create_opts = {
     },
 };
 
-/* A file has no cluster size and no dirty flag, but it does answer
- * (QEMU's tools then show "dirty-flag": false for raw images). */
-static int win32_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
-{
-    memset(bdi, 0, sizeof(*bdi));
-    return 0;
-}
-
 const BlockDriver bdrv_file = {
     .struct_size = sizeof(BlockDriver),
     .api_version = BLOCK_DRIVER_API_VERSION,
@@ -1850,7 +1842,6 @@ const BlockDriver bdrv_file = {
     .truncate = win32_co_truncate,
     .getlength = win32_getlength,
     .get_allocated_file_size = win32_get_allocated_file_size,
-    .get_info = win32_get_info,
 
     .supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
     .supported_truncate_flags = BDRV_REQ_ZERO_WRITE,
