@@ -1,7 +1,8 @@
 #!/bin/sh
 # Time our qemu-img against QEMU's on the same commands (a benchmark, not a
-# test).  Runs alternate between the two programs; the median wall time
-# and the largest peak RSS of each are reported with their ratio.
+# test).  Runs alternate between the two programs; reported are the median
+# wall time (and its ratio, ours / QEMU's), the median CPU time (user +
+# system) and the largest peak RSS of each.
 #
 # Copyright (C) 2026 The coblock authors
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -44,7 +45,7 @@ measure() {
         for who in ref our; do
             if [ $who = ref ]; then bin=$REF; else bin=$OURS; fi
             rm -f out.img
-            /usr/bin/time -f "%e %M" -o "$work/one.t" \
+            /usr/bin/time -f "%e %M %U %S" -o "$work/one.t" \
                 "$bin" "$@" >/dev/null
             cat "$work/one.t" >>"$work/$who.t"
         done
@@ -52,14 +53,17 @@ measure() {
     done
     rm -f out.img
     med() { sort -n "$1" | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'; }
+    cpu() { awk '{ print $3 + $4 }' "$1" >"$1.cpu"; med "$1.cpu"; }
     rss() { sort -k2 -n "$1" | tail -1 | awk '{ print $2 }'; }
+    ratio() { echo "$1 $2" | awk '{ printf "%f", ($2 > 0) ? ($1 / $2) : 0 }'; }
     r=$(med "$work/ref.t") o=$(med "$work/our.t")
-    printf '%-34s QEMU %6.2f s %7s KiB | ours %6.2f s %7s KiB | ratio %.2f\n' \
-        "$label" "$r" "$(rss "$work/ref.t")" "$o" "$(rss "$work/our.t")" \
-        "$(echo "$o $r" | awk '{ printf "%f", ($2 > 0) ? ($1 / $2) : 0 }')"
+    rc=$(cpu "$work/ref.t") oc=$(cpu "$work/our.t")
+    printf '%-24s wall QEMU %6.2f ours %6.2f ratio %.2f | cpu QEMU %6.2f ours %6.2f | peak RSS QEMU %6s ours %6s KiB\n' \
+        "$label" "$r" "$o" "$(ratio "$o" "$r")" "$rc" "$oc" \
+        "$(rss "$work/ref.t")" "$(rss "$work/our.t")"
 }
 
-measure "bench null-co 1M x 4k" bench -c 1000000 -s 4096 \
+measure "bench null-co 1Mx4k" bench -c 1000000 -s 4096 \
     --image-opts driver=null-co,size=5G
 measure "convert raw->qcow2" convert -O qcow2 src.raw out.img
 measure "convert qcow2->raw" convert -O raw src.qcow2 out.img

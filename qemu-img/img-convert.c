@@ -26,8 +26,10 @@
  *
  * -m workers (coroutines) each claim the next run (at most one buffer of
  * data, whole target clusters where possible) under a lock, read it, and
- * write it.  Writes happen in offset order unless -W: a worker whose run
- * is not next waits until the writes before it are done.  With -c, runs
+ * write it.  Writes are issued in offset order unless -W: a worker whose
+ * run is not next waits until the run before it has issued its last
+ * write request (not until that request completes, so that several
+ * writes can be in flight while the target still allocates in order).  With -c, runs
  * are single clusters written with BDRV_REQ_WRITE_COMPRESSED; the format
  * driver compresses inside that write, on the thread pool, so the writes
  * of -c are never ordered: the workers' clusters are compressed in
@@ -104,6 +106,7 @@ typedef struct ConvertState {
 
 typedef struct ConvertRun {
     RunType type;
+    bool turn_released;         /* the next run may write (in-order mode) */
     int64_t offset;             /* in the target */
     int64_t bytes;
     int src;
@@ -303,19 +306,46 @@ static int coroutine_fn convert_write_data(ConvertState *s, int64_t offset,
     return ret;
 }
 
+/* In-order mode: let the worker with the next run write.  Called just
+ * before a run's last write request is issued (or when it has nothing to
+ * write): the requests are then submitted in offset order, which is what
+ * keeps the target's allocation sequential, while several of them may be
+ * in flight at once. */
+static void convert_release_turn(ConvertState *s, ConvertRun *run)
+{
+    if (!run->turn_released) {
+        run->turn_released = true;
+        convert_done_turn(s, run->offset + run->bytes);
+    }
+}
+
+static int coroutine_fn convert_write_segment(ConvertState *s, int64_t offset,
+                                              int64_t len, int kind,
+                                              uint8_t *data)
+{
+    if (kind == 1) {
+        return convert_write_zeroes(s, offset, len);
+    }
+    if (kind == 2) {
+        return convert_write_data(s, offset, len, data, 0);
+    }
+    return 0;
+}
+
 /* Write the buffer of a DATA (or COMPARE, with @cmp the target's current
  * contents) run: zero blocks of min_sparse bytes become zero writes or
  * nothing, differing or non-zero blocks are written in as few requests
  * as possible. */
-static int coroutine_fn convert_write_buffer(ConvertState *s,
-                                             const ConvertRun *run,
+static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
                                              uint8_t *buf, const uint8_t *cmp)
 {
     int64_t blk = s->min_sparse ? s->min_sparse : run->bytes;
     int64_t pos = 0, start, len;
-    int kind, ret;      /* kind: 0 skip, 1 zero, 2 data */
+    int64_t pend_start = 0, pend_len = 0;
+    int kind, pend_kind = -1, ret;   /* kind: 0 skip, 1 zero, 2 data */
 
     if (s->compressed) {
+        convert_release_turn(s, run);
         if (s->min_sparse && buffer_is_zero(buf, (size_t)run->bytes)) {
             return convert_write_zeroes(s, run->offset, run->bytes);
         }
@@ -323,6 +353,7 @@ static int coroutine_fn convert_write_buffer(ConvertState *s,
                                   BDRV_REQ_WRITE_COMPRESSED);
     }
     if (!s->min_sparse && !cmp) {
+        convert_release_turn(s, run);
         return convert_write_data(s, run->offset, run->bytes, buf, 0);
     }
     while (pos < run->bytes) {
@@ -350,17 +381,22 @@ static int coroutine_fn convert_write_buffer(ConvertState *s,
             pos = next;
             next = MIN(pos + blk, run->bytes);
         }
-        len = pos - start;
-        if (kind == 1) {
-            ret = convert_write_zeroes(s, run->offset + start, len);
-        } else if (kind == 2) {
-            ret = convert_write_data(s, run->offset + start, len, buf + start, 0);
-        } else {
-            ret = 0;
+        /* Issue the previous segment; keep this one, it may be the last. */
+        if (pend_kind >= 0) {
+            ret = convert_write_segment(s, run->offset + pend_start, pend_len,
+                                        pend_kind, buf + pend_start);
+            if (ret < 0) {
+                return ret;
+            }
         }
-        if (ret < 0) {
-            return ret;
-        }
+        pend_kind = kind;
+        pend_start = start;
+        pend_len = pos - start;
+    }
+    convert_release_turn(s, run);
+    if (pend_kind >= 0) {
+        return convert_write_segment(s, run->offset + pend_start, pend_len,
+                                     pend_kind, buf + pend_start);
     }
     return 0;
 }
@@ -441,6 +477,7 @@ static void coroutine_fn convert_worker(void *opaque)
         if (s->ret) {
             break;
         }
+        run.turn_released = false;
         switch (run.type) {
         case RUN_DATA:
         case RUN_COMPARE:
@@ -448,17 +485,19 @@ static void coroutine_fn convert_worker(void *opaque)
                                        run.type == RUN_COMPARE ? cmp : NULL);
             break;
         case RUN_ZERO:
+            convert_release_turn(s, &run);
             ret = convert_write_zeroes(s, run.offset, run.bytes);
             break;
         case RUN_BACKING:
         default:
+            convert_release_turn(s, &run);
             ret = 0;
             break;
         }
+        convert_release_turn(s, &run);
         if (ret < 0) {
             break;
         }
-        convert_done_turn(s, run.offset + run.bytes);
         if (need_buf) {
             img_progress_add((uint64_t)run.bytes);
         }

@@ -93,8 +93,6 @@ measure -O qcow2 q.qcow2	qcow2 driver: no measure callback
 measure -O qcow2 --output=json ovl.qcow2	qcow2 driver: no measure callback
 measure -O qcow2 raw.img	qcow2 driver: no measure callback
 create -f qcow2 -o extended_l2=on a.qcow2 4M	qcow2 driver: no extended L2 entries
-resize --shrink q.qcow2 -1M	qcow2 driver: COW writes explicit zeroes where QEMU leaves holes
-resize --shrink q.qcow2 8M	qcow2 driver: COW writes explicit zeroes where QEMU leaves holes
 resize --preallocation=full q.qcow2 20M	qcow2 driver: preallocated clusters laid out differently
 amend -o compat=0.10 q.qcow2	qcow2 driver: no amend callback
 amend -o compat=1.1 v2.qcow2	qcow2 driver: no amend callback
