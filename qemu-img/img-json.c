@@ -11,7 +11,7 @@
  * "[" newline "]".  Strings escape '"' and '\\', the usual \b \f \n \r \t,
  * other control characters and everything outside printable ASCII as
  * \uXXXX (upper-case hex, UTF-16 surrogate pairs above U+FFFF, U+FFFD for
- * bytes that are not valid UTF-8).
+ * each sequence that is not valid UTF-8; see utf8_next).
  */
 #include "qemu-img/img-json.h"
 
@@ -306,10 +306,18 @@ static void sb_flush(StrBuf *sb, FILE *f)
     free(sb->buf);
 }
 
-/* Decode one UTF-8 sequence at *p; returns the code point or -1 for an
- * invalid byte (consumed alone). */
+/*
+ * Decode one sequence at *p the way QEMU's JSON output does ("modified"
+ * UTF-8): the lead byte says how long the sequence is (up to six bytes);
+ * a sequence cut short by a byte that is not a continuation byte is one
+ * invalid character ending before that byte; a complete sequence that is
+ * overlong, a surrogate or above U+10FFFF is one invalid character, except
+ * C0 80, which is U+0000.  Returns the code point or -1 (invalid).
+ */
 static long utf8_next(const unsigned char **p)
 {
+    static const long min_cp[] = { 0, 0x80, 0x800, 0x10000, 0x200000,
+                                   0x4000000 };
     const unsigned char *s = *p;
     long cp;
     int n, i;
@@ -318,32 +326,40 @@ static long utf8_next(const unsigned char **p)
         *p = s + 1;
         return s[0];
     }
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+    if (s[0] < 0xc0 || s[0] >= 0xfe) {
+        *p = s + 1;                 /* stray continuation byte, FE, FF */
+        return -1;
+    }
+    if (s[0] < 0xe0) {
         n = 1;
         cp = s[0] & 0x1f;
-    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+    } else if (s[0] < 0xf0) {
         n = 2;
         cp = s[0] & 0x0f;
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+    } else if (s[0] < 0xf8) {
         n = 3;
         cp = s[0] & 0x07;
+    } else if (s[0] < 0xfc) {
+        n = 4;
+        cp = s[0] & 0x03;
     } else {
-        *p = s + 1;
-        return -1;
+        n = 5;
+        cp = s[0] & 0x01;
     }
     for (i = 1; i <= n; i++) {
         if ((s[i] & 0xc0) != 0x80) {
-            *p = s + 1;
+            *p = s + i;             /* cut short: ends before this byte */
             return -1;
         }
         cp = (cp << 6) | (s[i] & 0x3f);
     }
-    if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff)) {
-        *p = s + 1;
+    *p = s + n + 1;
+    if (n == 1 && s[0] == 0xc0 && s[1] == 0x80) {
+        return 0;
+    }
+    if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
         return -1;
     }
-    *p = s + n + 1;
     return cp;
 }
 

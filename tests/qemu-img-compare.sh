@@ -198,6 +198,11 @@ for kind in leak corrupt; do
         poke0 $kind.qcow2 $((rb + 2 * (data >> 16))) 2
     fi
 done
+# file names that JSON output must escape
+NAME1=$(printf 'we"i\\rd\t\303\251\177.img')
+NAME2=$(printf 'bad\377\300\200\342\202(.img')
+rimg create -f raw "$NAME1" 1M
+rimg create -f raw "$NAME2" 1M
 # an image that was not closed cleanly (lazy refcounts)
 rimg create -f qcow2 -o lazy_refcounts=on dirty.qcow2 1M
 "$REF_IO" -c 'write 0 64k' -c abort dirty.qcow2 >/dev/null 2>&1
@@ -373,6 +378,9 @@ for f in raw.img empty.img odd.img zeroes.img q.qcow2 v2.qcow2 c4k.qcow2 \
     ro info --backing-chain --output=json "$f"
 done
 ro info -f raw q.qcow2
+ro info --output=json "$NAME1"
+ro info --output=json "$NAME2"
+ro info "$NAME1"
 ro info -f qcow2 raw.img
 ro info -f foo raw.img
 ro info -U q.qcow2
