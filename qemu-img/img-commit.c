@@ -125,8 +125,10 @@ static void coroutine_fn commit_co(void *opaque)
             c->ret = ret;
             goto out;
         }
-        if (pnum <= 0) {
-            break;
+        if (pnum <= 0 || pnum > n) {
+            /* No usable answer: copy the range, which is always right. */
+            pnum = n;
+            ret = 1;
         }
         if (ret) {
             int64_t done = 0;

@@ -93,8 +93,10 @@ static int check_tail_zero(CompareImage *img, int64_t from, uint8_t *buf,
             error_report("Sector allocation test failed for %s", img->filename);
             return 3;
         }
-        if (pnum <= 0) {
-            break;
+        if (pnum <= 0 || pnum > n) {
+            /* No usable answer: read and look. */
+            pnum = n;
+            st = 0;
         }
         if (!(st & BDRV_BLOCK_ZERO)) {
             int ret;
@@ -235,7 +237,16 @@ int img_compare(int argc, char **argv)
             ret = 3;
             goto out_progress;
         }
-        n = MIN(pnum1 > 0 ? pnum1 : n, pnum2 > 0 ? pnum2 : n);
+        /* An unusable answer means: read and compare. */
+        if (pnum1 <= 0 || pnum1 > n) {
+            pnum1 = n;
+            st1 = BDRV_BLOCK_DATA;
+        }
+        if (pnum2 <= 0 || pnum2 > n) {
+            pnum2 = n;
+            st2 = BDRV_BLOCK_DATA;
+        }
+        n = MIN(pnum1, pnum2);
         if (strict && st1 != st2) {
             qprintf(quiet, "Strict mode: Offset %" PRId64
                     " block status mismatch!\n", offset);

@@ -155,6 +155,12 @@ static int coroutine_fn convert_status(ConvertState *s, int i, int64_t offset,
         if (ret < 0) {
             return ret;
         }
+        if (*pnum <= 0 || *pnum > bytes) {
+            /* No usable answer: copy it all, which is always right. */
+            *type = RUN_DATA;
+            *pnum = bytes;
+            return 0;
+        }
         if (ret == 0) {
             *type = s->same_backing ? RUN_BACKING : RUN_COMPARE;
             return 0;
@@ -170,10 +176,10 @@ static int coroutine_fn convert_status(ConvertState *s, int i, int64_t offset,
     if (ret < 0) {
         return ret;
     }
-    if (*pnum == 0) {
-        /* The layer ended early: zeroes up to our end. */
+    if (*pnum <= 0 || *pnum > bytes) {
+        /* No usable answer: read it (what reads give is always right). */
         *pnum = bytes;
-        ret = BDRV_BLOCK_ZERO;
+        ret = BDRV_BLOCK_DATA;
     }
     *type = (ret & BDRV_BLOCK_ZERO) ? RUN_ZERO : RUN_DATA;
     return 0;

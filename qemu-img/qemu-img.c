@@ -14,6 +14,8 @@
 #include "block/block_int.h"
 
 
+static int img_unsupported(int argc, char **argv);
+
 typedef struct ImgCmd {
     const char *name;
     int (*handler)(int argc, char **argv);
@@ -45,6 +47,11 @@ static const ImgCmd img_cmds[] = {
       "  --flush-interval=N  flush after every N writes; --no-drain keeps\n"
       "               requests running while flushing\n"
       "  -i aio       threads, native or io_uring; -n bypasses the host cache\n" },
+    { "bitmap", img_unsupported,
+      "(--merge SOURCE | --add | --remove | --clear | --enable | --disable)... "
+      "[-b source_file [-F source_fmt]] [-g granularity] "
+      "[--image-opts | -f fmt] filename bitmap",
+      "Not supported: persistent bitmaps are not implemented.\n" },
     { "check", img_check,
       "[--image-opts] [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] "
       "[-T src_cache] [-U] filename",
@@ -106,6 +113,10 @@ static const ImgCmd img_cmds[] = {
       "[--image-opts] [-f fmt] filename]",
       "Compute the host space an image of a given size, or a converted\n"
       "copy of an existing image, needs.\n" },
+    { "snapshot", img_unsupported,
+      "[--image-opts] [-U] [-q] [-l | -a snapshot | -c snapshot | "
+      "-d snapshot] filename",
+      "Not supported: internal snapshots are not implemented.\n" },
     { "rebase", img_rebase,
       "[--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] "
       "[--progress-json[=FD]] [-u] -b backing_file [-F backing_fmt] "
@@ -184,6 +195,23 @@ void img_error_exit(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "Try 'qemu-img --help' for more information\n");
     exit(1);
+}
+
+/* Commands QEMU has and we do not: a clear message instead of "Command
+ * not found". */
+static int img_unsupported(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            img_help(argv[0]);
+        }
+    }
+    error_report("'%s' is not supported by this qemu-img (%s)", argv[0],
+                 !strcmp(argv[0], "snapshot") ? "no internal snapshots"
+                                             : "no persistent bitmaps");
+    return 1;
 }
 
 /* ---- option parsing ---- */
