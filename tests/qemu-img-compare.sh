@@ -79,7 +79,6 @@ fixed=0
 # reported as TAP TODO items and do not fail the test; one that starts to
 # pass is reported so that it can be removed from here.
 KNOWN=$(cat <<'EOF_KNOWN'
-info json:{"driver":"qcow2","file":{"driver":"file","filename":"q.qcow2"}}	block layer: the display name of a json: filename is not simplified
 check -r all corrupt.qcow2	qcow2 driver: repairs differently
 check -r all --output=json corrupt.qcow2	qcow2 driver: repairs differently
 check -r leaks corrupt.qcow2	qcow2 driver: repairs leaks where QEMU refuses
