@@ -958,7 +958,10 @@ int img_convert(int argc, char **argv)
                              same_file(bdrv_backing_bs(blk_bs(s.src[0].blk)),
                                        bdrv_backing_bs(tbs));
         }
-        if (bdrv_get_info(tbs, &bdi) >= 0 && bdi.cluster_size > 0) {
+        /* The driver validated its cluster size; anything beyond what a
+         * format can have is not used for buffers. */
+        if (bdrv_get_info(tbs, &bdi) >= 0 && bdi.cluster_size > 0 &&
+            bdi.cluster_size <= 64 * MiB) {
             s.cluster_size = bdi.cluster_size;
         }
         s.mem_align = MAX((size_t)4096, tbs->bl.opt_mem_alignment);
@@ -1174,7 +1177,11 @@ int img_dd(int argc, char **argv)
         goto out;
     }
     in_pos = p.skip > 0 ? p.bs * p.skip : 0;
-    buf = qemu_memalign(4096, (size_t)p.bs);
+    buf = qemu_try_memalign(4096, (size_t)p.bs);
+    if (!buf) {
+        error_report("Could not allocate a buffer of %" PRId64 " bytes", p.bs);
+        goto out;
+    }
     for (out_pos = 0; in_pos < size; ) {
         int64_t n = MIN(p.bs, size - in_pos);
         int r = blk_pread(in, in_pos, n, buf, 0);
