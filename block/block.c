@@ -1276,46 +1276,24 @@ int bdrv_make_empty(BlockDriverState *bs, Error **errp)
     return ret;
 }
 
-int bdrv_amend(BlockDriverState *bs, QemuOpts *opts, bool force,
-               BdrvAmendStatusCB *status_cb, void *cb_opaque, Error **errp)
+int bdrv_amend_options(BlockDriverState *bs, QemuOpts *opts, bool force,
+                       Error **errp)
 {
-    int ret;
-
     if (!bs->drv || !bs->drv->amend) {
-        error_setg(errp, "Format driver '%s' does not support option amendment",
+        error_setg(errp, "Block driver '%s' does not support option amendment",
                    bs->drv ? bs->drv->format_name : "?");
         return -ENOTSUP;
     }
-    bs->amend_status_cb = status_cb;
-    bs->amend_status_opaque = cb_opaque;
-    ret = bs->drv->amend(bs, opts, force, errp);
-    bs->amend_status_cb = NULL;
-    bs->amend_status_opaque = NULL;
-    if (ret < 0) {
-        assert(!errp || *errp);
-    }
-    return ret;
-}
-
-void bdrv_amend_report_status(BlockDriverState *bs, int64_t done,
-                              int64_t total)
-{
-    if (bs->amend_status_cb) {
-        bs->amend_status_cb(bs, done, total, bs->amend_status_opaque);
-    }
+    return bs->drv->amend(bs, opts, force, errp);
 }
 
 BlockMeasureInfo *bdrv_measure(const BlockDriver *drv, QemuOpts *opts,
                                BlockDriverState *in_bs, Error **errp)
 {
-    BlockMeasureInfo *info;
-
     if (!drv->measure) {
-        error_setg(errp, "Block driver '%s' does not support size measurement",
-                   drv->format_name);
+        error_setg(errp, "Format driver '%s' does not support size "
+                   "measurement", drv->format_name);
         return NULL;
     }
-    info = drv->measure(opts, in_bs, errp);
-    assert(info || !errp || *errp);
-    return info;
+    return drv->measure(opts, in_bs, errp);
 }

@@ -499,15 +499,6 @@ int img_resize(int argc, char **argv)
 
 /* ---- amend ---- */
 
-static void amend_status(BlockDriverState *bs, int64_t done, int64_t total,
-                         void *opaque)
-{
-    if (total > 0 && done >= 0) {
-        img_progress_set_total((uint64_t)total);
-        img_progress_set_done((uint64_t)MIN(done, total));
-    }
-}
-
 int img_amend(int argc, char **argv)
 {
     static const ImgLongOpt longopts[] = {
@@ -599,7 +590,7 @@ int img_amend(int argc, char **argv)
         goto out;
     }
     if (!bs->drv->amend || !bs->drv->amend_opts) {
-        /* checked again by bdrv_amend; the options need the list first */
+        /* checked again by bdrv_amend_options; parsing needs the list */
         error_report("Format driver '%s' does not support option amendment",
                      fmt);
         ret = 1;
@@ -623,8 +614,9 @@ int img_amend(int argc, char **argv)
         ret = 1;
         goto out;
     }
+    /* The driver's amend reports no progress: 0% then 100%. */
     img_progress_init(progress, json_fd, "amend", 1.0);
-    if (bdrv_amend(bs, opts, force, amend_status, NULL, &err) < 0) {
+    if (bdrv_amend_options(bs, opts, force, &err) < 0) {
         img_progress_end(false);
         error_report_err(err);
         ret = 1;
@@ -748,6 +740,12 @@ int img_measure(int argc, char **argv)
     }
     if (img_size >= 0) {
         qemu_opt_set_number(opts, "size", img_size);
+    }
+    if (!drv->measure) {
+        /* QEMU's wording, which bdrv_measure does not use */
+        error_report("Block driver '%s' does not support size measurement",
+                     out_fmt);
+        goto out;
     }
     info = bdrv_measure(drv, opts, blk ? blk_bs(blk) : NULL, &err);
     if (!info) {

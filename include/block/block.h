@@ -21,7 +21,6 @@ typedef struct BlockDriverInfo BlockDriverInfo;
 typedef struct ImageInfoSpecific ImageInfoSpecific;
 typedef struct BdrvCheckResult BdrvCheckResult;
 typedef struct QemuOpts QemuOpts;
-typedef struct BlockMeasureInfo BlockMeasureInfo;
 
 /* Longest backing chain we follow (loops are refused before this). */
 #define BDRV_MAX_BACKING_DEPTH 256
@@ -146,22 +145,13 @@ BlockBackend *blk_new_open_noprefix(const char *filename, QDict *options,
 int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
                              const char *backing_fmt, Error **errp);
 int bdrv_make_empty(BlockDriverState *bs, Error **errp);
-
-/* Progress of an amendment: @done out of @total units of work. */
-typedef void BdrvAmendStatusCB(BlockDriverState *bs, int64_t done,
-                               int64_t total, void *opaque);
-/* Change format options of an open image (drv->amend).  @status_cb (may
- * be NULL) hears about progress whenever the driver reports it through
- * bdrv_amend_report_status. */
-int bdrv_amend(BlockDriverState *bs, QemuOpts *opts, bool force,
-               BdrvAmendStatusCB *status_cb, void *cb_opaque, Error **errp);
-/* For drivers, during their amend callback. */
-void bdrv_amend_report_status(BlockDriverState *bs, int64_t done,
-                              int64_t total);
-
-/* Space an image of format @drv needs (drv->measure), for @opts (size and
- * creation options) or for a copy of @in_bs (may be NULL).  The caller
- * frees the result. */
+/* qemu-img amend: change the options of an existing image (@opts holds
+ * what the user set, from the driver's amend_opts). */
+int bdrv_amend_options(BlockDriverState *bs, QemuOpts *opts, bool force,
+                       Error **errp);
+/* qemu-img measure: the sizes a new image of format @drv needs, for the
+ * data of @in_bs or (NULL) for the size in @opts.  Caller frees. */
+typedef struct BlockMeasureInfo BlockMeasureInfo;
 BlockMeasureInfo *bdrv_measure(const BlockDriver *drv, QemuOpts *opts,
                                BlockDriverState *in_bs, Error **errp);
 

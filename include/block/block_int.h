@@ -358,10 +358,6 @@ struct BlockDriverState {
     bool active_flush;
     CoQueue flush_queue;
     int flush_error;                /* sticky: a failed flush fails all later ones */
-
-    /* Set by bdrv_amend while drv->amend runs. */
-    BdrvAmendStatusCB *amend_status_cb;
-    void *amend_status_opaque;
 };
 
 /* ---- helpers for drivers ---- */
