@@ -322,6 +322,11 @@ static void convert_release_turn(ConvertState *s, ConvertRun *run)
     if (!run->turn_released) {
         run->turn_released = true;
         convert_done_turn(s, run->offset + run->bytes);
+        /* In order, progress follows the offsets, as QEMU's does: a run
+         * counts once it is read and all of its writes are issued. */
+        if (s->in_order && (run->type == RUN_DATA || run->type == RUN_COMPARE)) {
+            img_progress_add((uint64_t)run->bytes);
+        }
     }
 }
 
@@ -504,7 +509,7 @@ static void coroutine_fn convert_worker(void *opaque)
         if (ret < 0) {
             break;
         }
-        if (need_buf) {
+        if (need_buf && !s->in_order) {
             img_progress_add((uint64_t)run.bytes);
         }
     }
