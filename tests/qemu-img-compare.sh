@@ -86,7 +86,6 @@ create -f qcow2 -o extended_l2=on a.qcow2 4M	qcow2 driver: no extended L2 entrie
 resize --preallocation=full q.qcow2 20M	qcow2 driver: preallocated clusters laid out differently
 convert -O qcow2 q.qcow2 o.qcow2	qcow2 driver: asks the file about holes in data clusters differently from QEMU
 convert -O qcow2 -o compat=0.10 q.qcow2 o.qcow2	qcow2 driver: asks the file about holes in data clusters differently from QEMU
-convert -p q.qcow2 o.img	qcow2 driver: asks the file about holes in data clusters differently from QEMU
 convert -p many.qcow2 o.img	qcow2 driver: asks the file about holes in data clusters differently from QEMU
 EOF_KNOWN
 )
