@@ -28,3 +28,4 @@ bench_file_bench_SOURCES = bench/file-bench.c
 bench_file_bench_LDADD = $(COBLOCK_INTERNAL)
 endif
 dist_noinst_SCRIPTS += bench/file-bench-compare
+dist_noinst_SCRIPTS += bench/qemu-img-perf.sh
