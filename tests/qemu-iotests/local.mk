@@ -1,13 +1,17 @@
 # tests/qemu-iotests/: golden-output regression tests of qemu-img and
 # qemu-io, and their runner.  See docs/iotests.md.
 #
-#   make check-iotests                  every test, raw then qcow2, against
-#                                       the qemu-img and qemu-io of this build
-#   make check-iotests IOTESTS_FORMATS=qcow2 IOTESTS_FLAGS='-g quick -j 4'
-#   make check-iotests-ref              the same against QEMU's own tools
+#   make check              runs the quick group for raw and for qcow2
+#                           (run-quick-raw.sh, run-quick-qcow2.sh) with the
+#                           default cache mode and AIO engine
+#   make check-iotests      every test, raw, and qcow2 with every AIO engine
+#                           and cache=none/writeback (run-matrix.sh)
+#   make check-iotests IOTESTS_MATRIX='qcow2:native:none' IOTESTS_FLAGS='-g rw'
+#   make check-iotests-ref  the same against QEMU's own tools
 #
-# Not part of "make check" yet.  A new test (./new -c) goes into
-# iotests_cases below, and its golden output(s) into iotests_golden.
+# A new test (./new -c) goes into iotests_cases below, and its golden
+# output(s) into iotests_golden: automake cannot glob, and make dist ships
+# only what is listed.
 
 iotests_cases = \
 	tests/qemu-iotests/001 \
@@ -104,36 +108,44 @@ EXTRA_DIST += \
 	tests/qemu-iotests/common.rc \
 	tests/qemu-iotests/common.filter \
 	tests/qemu-iotests/common.pattern \
+	tests/qemu-iotests/known-failures \
 	$(iotests_cases) \
 	$(iotests_golden) \
 	docs/iotests.md
+dist_noinst_SCRIPTS += \
+	tests/qemu-iotests/run-quick.sh \
+	tests/qemu-iotests/run-quick-raw.sh \
+	tests/qemu-iotests/run-quick-qcow2.sh \
+	tests/qemu-iotests/run-matrix.sh
 
-IOTESTS_FORMATS = raw qcow2
+# make check: the quick group, native Linux builds only (the tools of a
+# cross build do not run here; the Windows tools have tests of their own).
+if OS_LINUX
+if !CROSS_COMPILING
+TESTS += tests/qemu-iotests/run-quick-raw.sh tests/qemu-iotests/run-quick-qcow2.sh
+endif
+endif
+
+IOTESTS_MATRIX =
 IOTESTS_FLAGS =
 
 # Results (NNN.out.bad) and scratch images go to the build tree, so that
 # the source tree may be read-only.
 IOTESTS_OUTDIR = $(abs_top_builddir)/tests/qemu-iotests
-IOTESTS_CHECK = $(abs_top_srcdir)/tests/qemu-iotests/check
+IOTESTS_MATRIX_SCRIPT = $(abs_top_srcdir)/tests/qemu-iotests/run-matrix.sh
 
 check-iotests: all
-	@rc=0; for fmt in $(IOTESTS_FORMATS); do \
-		echo "=== iotests, $$fmt"; \
-		QEMU_IMG_PROG=$(abs_top_builddir)/qemu-img/qemu-img \
-		QEMU_IO_PROG=$(abs_top_builddir)/qemu-img/qemu-io \
-		IOTESTS_OUTDIR=$(IOTESTS_OUTDIR) \
-			bash $(IOTESTS_CHECK) -$$fmt $(IOTESTS_FLAGS) || rc=1; \
-	done; exit $$rc
+	@top_builddir=$(abs_top_builddir) IOTESTS_OUTDIR=$(IOTESTS_OUTDIR) \
+	IOTESTS_FLAGS='$(IOTESTS_FLAGS)' \
+		bash $(IOTESTS_MATRIX_SCRIPT) $(IOTESTS_MATRIX)
 
 check-iotests-ref:
-	@rc=0; for fmt in $(IOTESTS_FORMATS); do \
-		echo "=== iotests against QEMU's tools, $$fmt"; \
-		IOTESTS_OUTDIR=$(IOTESTS_OUTDIR) \
-			bash $(IOTESTS_CHECK) -ref -$$fmt $(IOTESTS_FLAGS) || rc=1; \
-	done; exit $$rc
+	@IOTESTS_OUTDIR=$(IOTESTS_OUTDIR) IOTESTS_FLAGS='$(IOTESTS_FLAGS)' \
+		bash $(IOTESTS_MATRIX_SCRIPT) -ref $(IOTESTS_MATRIX)
 
 clean-iotests:
-	-rm -rf tests/qemu-iotests/scratch
+	-rm -rf tests/qemu-iotests/scratch tests/qemu-iotests/quick-raw \
+		tests/qemu-iotests/quick-qcow2
 	-rm -f tests/qemu-iotests/*.out.bad
 
 .PHONY: check-iotests check-iotests-ref clean-iotests
