@@ -54,7 +54,17 @@ iotests_cases = \
 	tests/qemu-iotests/038 \
 	tests/qemu-iotests/039 \
 	tests/qemu-iotests/040 \
-	tests/qemu-iotests/041
+	tests/qemu-iotests/041 \
+	tests/qemu-iotests/042 \
+	tests/qemu-iotests/043 \
+	tests/qemu-iotests/044 \
+	tests/qemu-iotests/045 \
+	tests/qemu-iotests/046 \
+	tests/qemu-iotests/047 \
+	tests/qemu-iotests/048 \
+	tests/qemu-iotests/049 \
+	tests/qemu-iotests/050 \
+	tests/qemu-iotests/051
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -100,7 +110,17 @@ iotests_golden = \
 	tests/qemu-iotests/038.out \
 	tests/qemu-iotests/039.out \
 	tests/qemu-iotests/040.out \
-	tests/qemu-iotests/041.out
+	tests/qemu-iotests/041.out \
+	tests/qemu-iotests/042.out \
+	tests/qemu-iotests/043.out \
+	tests/qemu-iotests/044.out \
+	tests/qemu-iotests/045.out \
+	tests/qemu-iotests/046.out \
+	tests/qemu-iotests/047.out \
+	tests/qemu-iotests/048.out \
+	tests/qemu-iotests/049.out \
+	tests/qemu-iotests/050.out \
+	tests/qemu-iotests/051.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
