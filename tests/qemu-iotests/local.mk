@@ -64,7 +64,19 @@ iotests_cases = \
 	tests/qemu-iotests/048 \
 	tests/qemu-iotests/049 \
 	tests/qemu-iotests/050 \
-	tests/qemu-iotests/051
+	tests/qemu-iotests/051 \
+	tests/qemu-iotests/052 \
+	tests/qemu-iotests/053 \
+	tests/qemu-iotests/054 \
+	tests/qemu-iotests/055 \
+	tests/qemu-iotests/056 \
+	tests/qemu-iotests/057 \
+	tests/qemu-iotests/058 \
+	tests/qemu-iotests/059 \
+	tests/qemu-iotests/060 \
+	tests/qemu-iotests/061 \
+	tests/qemu-iotests/062 \
+	tests/qemu-iotests/063
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -120,7 +132,19 @@ iotests_golden = \
 	tests/qemu-iotests/048.out \
 	tests/qemu-iotests/049.out \
 	tests/qemu-iotests/050.out \
-	tests/qemu-iotests/051.out
+	tests/qemu-iotests/051.out \
+	tests/qemu-iotests/052.out \
+	tests/qemu-iotests/053.out \
+	tests/qemu-iotests/054.out \
+	tests/qemu-iotests/055.out \
+	tests/qemu-iotests/056.out \
+	tests/qemu-iotests/057.out \
+	tests/qemu-iotests/058.out \
+	tests/qemu-iotests/059.out \
+	tests/qemu-iotests/060.out \
+	tests/qemu-iotests/061.out \
+	tests/qemu-iotests/062.out \
+	tests/qemu-iotests/063.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
