@@ -76,7 +76,11 @@ iotests_cases = \
 	tests/qemu-iotests/060 \
 	tests/qemu-iotests/061 \
 	tests/qemu-iotests/062 \
-	tests/qemu-iotests/063
+	tests/qemu-iotests/063 \
+	tests/qemu-iotests/064 \
+	tests/qemu-iotests/065 \
+	tests/qemu-iotests/066 \
+	tests/qemu-iotests/067
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -144,7 +148,11 @@ iotests_golden = \
 	tests/qemu-iotests/060.out \
 	tests/qemu-iotests/061.out \
 	tests/qemu-iotests/062.out \
-	tests/qemu-iotests/063.out
+	tests/qemu-iotests/063.out \
+	tests/qemu-iotests/064.out \
+	tests/qemu-iotests/065.out \
+	tests/qemu-iotests/066.out \
+	tests/qemu-iotests/067.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
