@@ -80,7 +80,10 @@ iotests_cases = \
 	tests/qemu-iotests/064 \
 	tests/qemu-iotests/065 \
 	tests/qemu-iotests/066 \
-	tests/qemu-iotests/067
+	tests/qemu-iotests/067 \
+	tests/qemu-iotests/068 \
+	tests/qemu-iotests/069 \
+	tests/qemu-iotests/070
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -152,7 +155,10 @@ iotests_golden = \
 	tests/qemu-iotests/064.out \
 	tests/qemu-iotests/065.out \
 	tests/qemu-iotests/066.out \
-	tests/qemu-iotests/067.out
+	tests/qemu-iotests/067.out \
+	tests/qemu-iotests/068.out \
+	tests/qemu-iotests/069.out \
+	tests/qemu-iotests/070.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
