@@ -83,7 +83,13 @@ iotests_cases = \
 	tests/qemu-iotests/067 \
 	tests/qemu-iotests/068 \
 	tests/qemu-iotests/069 \
-	tests/qemu-iotests/070
+	tests/qemu-iotests/070 \
+	tests/qemu-iotests/071 \
+	tests/qemu-iotests/072 \
+	tests/qemu-iotests/073 \
+	tests/qemu-iotests/074 \
+	tests/qemu-iotests/075 \
+	tests/qemu-iotests/076
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -158,7 +164,13 @@ iotests_golden = \
 	tests/qemu-iotests/067.out \
 	tests/qemu-iotests/068.out \
 	tests/qemu-iotests/069.out \
-	tests/qemu-iotests/070.out
+	tests/qemu-iotests/070.out \
+	tests/qemu-iotests/071.out \
+	tests/qemu-iotests/072.out \
+	tests/qemu-iotests/073.out \
+	tests/qemu-iotests/074.out \
+	tests/qemu-iotests/075.out \
+	tests/qemu-iotests/076.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
