@@ -89,7 +89,12 @@ iotests_cases = \
 	tests/qemu-iotests/073 \
 	tests/qemu-iotests/074 \
 	tests/qemu-iotests/075 \
-	tests/qemu-iotests/076
+	tests/qemu-iotests/076 \
+	tests/qemu-iotests/077 \
+	tests/qemu-iotests/078 \
+	tests/qemu-iotests/079 \
+	tests/qemu-iotests/080 \
+	tests/qemu-iotests/081
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -170,7 +175,12 @@ iotests_golden = \
 	tests/qemu-iotests/073.out \
 	tests/qemu-iotests/074.out \
 	tests/qemu-iotests/075.out \
-	tests/qemu-iotests/076.out
+	tests/qemu-iotests/076.out \
+	tests/qemu-iotests/077.out \
+	tests/qemu-iotests/078.out \
+	tests/qemu-iotests/079.out \
+	tests/qemu-iotests/080.out \
+	tests/qemu-iotests/081.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
