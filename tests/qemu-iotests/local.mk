@@ -94,7 +94,12 @@ iotests_cases = \
 	tests/qemu-iotests/078 \
 	tests/qemu-iotests/079 \
 	tests/qemu-iotests/080 \
-	tests/qemu-iotests/081
+	tests/qemu-iotests/081 \
+	tests/qemu-iotests/082 \
+	tests/qemu-iotests/083 \
+	tests/qemu-iotests/084 \
+	tests/qemu-iotests/085 \
+	tests/qemu-iotests/086
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -180,7 +185,12 @@ iotests_golden = \
 	tests/qemu-iotests/078.out \
 	tests/qemu-iotests/079.out \
 	tests/qemu-iotests/080.out \
-	tests/qemu-iotests/081.out
+	tests/qemu-iotests/081.out \
+	tests/qemu-iotests/082.out \
+	tests/qemu-iotests/083.out \
+	tests/qemu-iotests/084.out \
+	tests/qemu-iotests/085.out \
+	tests/qemu-iotests/086.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
