@@ -99,7 +99,9 @@ iotests_cases = \
 	tests/qemu-iotests/083 \
 	tests/qemu-iotests/084 \
 	tests/qemu-iotests/085 \
-	tests/qemu-iotests/086
+	tests/qemu-iotests/086 \
+	tests/qemu-iotests/087 \
+	tests/qemu-iotests/088
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -190,7 +192,9 @@ iotests_golden = \
 	tests/qemu-iotests/083.out \
 	tests/qemu-iotests/084.out \
 	tests/qemu-iotests/085.out \
-	tests/qemu-iotests/086.out
+	tests/qemu-iotests/086.out \
+	tests/qemu-iotests/087.out \
+	tests/qemu-iotests/088.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
