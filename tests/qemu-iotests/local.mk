@@ -101,7 +101,9 @@ iotests_cases = \
 	tests/qemu-iotests/085 \
 	tests/qemu-iotests/086 \
 	tests/qemu-iotests/087 \
-	tests/qemu-iotests/088
+	tests/qemu-iotests/088 \
+	tests/qemu-iotests/089 \
+	tests/qemu-iotests/090
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -194,7 +196,10 @@ iotests_golden = \
 	tests/qemu-iotests/085.out \
 	tests/qemu-iotests/086.out \
 	tests/qemu-iotests/087.out \
-	tests/qemu-iotests/088.out
+	tests/qemu-iotests/088.out \
+	tests/qemu-iotests/089.out \
+	tests/qemu-iotests/090.out.qcow2 \
+	tests/qemu-iotests/090.out.raw
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
