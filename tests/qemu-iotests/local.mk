@@ -103,7 +103,13 @@ iotests_cases = \
 	tests/qemu-iotests/087 \
 	tests/qemu-iotests/088 \
 	tests/qemu-iotests/089 \
-	tests/qemu-iotests/090
+	tests/qemu-iotests/090 \
+	tests/qemu-iotests/091 \
+	tests/qemu-iotests/092 \
+	tests/qemu-iotests/093 \
+	tests/qemu-iotests/094 \
+	tests/qemu-iotests/095 \
+	tests/qemu-iotests/096
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -199,7 +205,15 @@ iotests_golden = \
 	tests/qemu-iotests/088.out \
 	tests/qemu-iotests/089.out \
 	tests/qemu-iotests/090.out.qcow2 \
-	tests/qemu-iotests/090.out.raw
+	tests/qemu-iotests/090.out.raw \
+	tests/qemu-iotests/091.out.qcow2 \
+	tests/qemu-iotests/091.out.raw \
+	tests/qemu-iotests/092.out.qcow2 \
+	tests/qemu-iotests/092.out.raw \
+	tests/qemu-iotests/093.out \
+	tests/qemu-iotests/094.out \
+	tests/qemu-iotests/095.out \
+	tests/qemu-iotests/096.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
