@@ -109,7 +109,10 @@ iotests_cases = \
 	tests/qemu-iotests/093 \
 	tests/qemu-iotests/094 \
 	tests/qemu-iotests/095 \
-	tests/qemu-iotests/096
+	tests/qemu-iotests/096 \
+	tests/qemu-iotests/097 \
+	tests/qemu-iotests/098 \
+	tests/qemu-iotests/099
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -213,7 +216,10 @@ iotests_golden = \
 	tests/qemu-iotests/093.out \
 	tests/qemu-iotests/094.out \
 	tests/qemu-iotests/095.out \
-	tests/qemu-iotests/096.out
+	tests/qemu-iotests/096.out \
+	tests/qemu-iotests/097.out \
+	tests/qemu-iotests/098.out \
+	tests/qemu-iotests/099.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
