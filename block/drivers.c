@@ -13,9 +13,11 @@
 
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_null_co;
+extern const BlockDriver bdrv_qcow2;
 
 const BlockDriver *const bdrv_builtin_drivers[] = {
     &bdrv_raw,
     &bdrv_null_co,
+    &bdrv_qcow2,
     NULL
 };
