@@ -1691,7 +1691,16 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
     if (reuse) {
         host_start = start_of_cluster(s, old_host);
     } else {
-        int64_t r = qcow2_alloc_clusters(bs, n << s->cluster_bits);
+        int64_t r;
+        /* The L2 table first (the layout QEMU produces: table, then the
+         * data it maps). */
+        ret = qcow2_get_l2_slice_for_write(bs, guest_start, &slice, &idx);
+        if (ret < 0) {
+            qemu_co_mutex_unlock(&s->lock);
+            return ret;
+        }
+        qcow2_cache_put(s->l2_cache, (void **)&slice);
+        r = qcow2_alloc_clusters(bs, n << s->cluster_bits);
         if (r < 0) {
             qemu_co_mutex_unlock(&s->lock);
             return r;
@@ -2882,6 +2891,7 @@ static int create_protocol_file(const char *filename, QemuOpts *opts,
     return ret;
 }
 
+/* Always called in coroutine context (bdrv_create runs it in one). */
 static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
                                         QemuOpts *opts, Error **errp)
 {
@@ -2912,10 +2922,14 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
         error_setg(errp, "Could not allocate memory");
         return -ENOMEM;
     }
-    ret = qemu_in_coroutine() ? blk_co_pwrite(blk, 0, (int64_t)len, buf, 0)
-                              : blk_pwrite(blk, 0, (int64_t)len, buf, 0);
+    /* The BlockBackend only writes inside the file: size it first. */
+    ret = blk_co_truncate(blk, (int64_t)len, false, PREALLOC_MODE_OFF, 0,
+                          NULL);
     if (ret == 0) {
-        ret = qemu_in_coroutine() ? blk_co_flush(blk) : blk_flush(blk);
+        ret = blk_co_pwrite(blk, 0, (int64_t)len, buf, 0);
+    }
+    if (ret == 0) {
+        ret = blk_co_flush(blk);
     }
     qemu_vfree(buf);
     blk_unref(blk);
@@ -2931,9 +2945,7 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
     if (!blk) {
         return -EIO;
     }
-    ret = qemu_in_coroutine()
-        ? blk_co_truncate(blk, (int64_t)p.size, false, p.prealloc, 0, errp)
-        : blk_truncate(blk, (int64_t)p.size, false, p.prealloc, 0, errp);
+    ret = blk_co_truncate(blk, (int64_t)p.size, false, p.prealloc, 0, errp);
     if (ret == 0 && p.backing_file) {
         ret = bdrv_change_backing_file(blk_bs(blk), p.backing_file,
                                        p.backing_fmt, errp);

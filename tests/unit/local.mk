@@ -89,3 +89,9 @@ TESTS_ENVIRONMENT += QEMU_USER='$(QEMU_USER)' QEMU_LD_PREFIX='$(QEMU_USER_PREFIX
 endif
 dist_noinst_SCRIPTS += tests/valgrind-wrapper tests/wine-wrapper tests/qemu-user-wrapper
 EXTRA_DIST += tests/valgrind.supp
+
+# qcow2: a command-line driver of the library for the shell tests, which
+# compare our results with QEMU's tools.
+check_PROGRAMS += tests/unit/test-qcow2-io
+tests_unit_test_qcow2_io_SOURCES = tests/unit/test-qcow2-io.c
+tests_unit_test_qcow2_io_LDADD = $(COBLOCK_INTERNAL)

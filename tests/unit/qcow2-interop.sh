@@ -1,0 +1,188 @@
+#!/bin/sh
+# coblock — qcow2 interoperability with QEMU 7.2, both ways
+#
+# Copyright (C) 2026 The coblock authors
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# For every creation option set: QEMU creates an image and writes a
+# workload (patterns, partial clusters, zero writes with and without
+# unmap, discards, compressed clusters); QEMU's own conversion to raw is
+# the reference.  Then
+#   - coblock reads QEMU's image and must match the reference,
+#   - coblock's check must find QEMU's image clean,
+#   - coblock creates an image with the same options and runs the same
+#     workload; QEMU's `qemu-img check` must say "No errors were found on
+#     the image." (no leaks either) and `qemu-img compare` must find it
+#     identical to the reference.
+# Backing chains are covered both ways as well (relative names, a
+# backing file shorter than the overlay, COW from the backing file).
+#
+# Skipped (77) without QEMU's tools.
+
+set -u
+QEMU_IMG=${QEMU_IMG:-/usr/bin/qemu-img}
+QEMU_IO=${QEMU_IO:-/usr/bin/qemu-io}
+T=${top_builddir:-.}/tests/unit/test-qcow2-io
+[ -x "$QEMU_IMG" ] && [ -x "$QEMU_IO" ] || { echo "no QEMU tools: skipped"; exit 77; }
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/qcow2-interop.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+cd "$dir" || exit 1
+fail=0
+ntests=0
+
+die() { echo "FAIL: $*"; fail=1; }
+
+# The workload, one operation per line: VERB OFFSET LENGTH [PATTERN].
+# Lengths are multiples of 512 (qemu-io needs that); offsets are chosen
+# to cover partial clusters at both ends, whole clusters, runs crossing
+# L2 slices, and the last cluster of the image.
+workload() {
+    cat <<EOF
+write 0 64k 1
+write 69632 3584 2
+write 1M 1536k 3
+zero 1200k 64k
+zerou 1408k 200k
+write 3M 8k 4
+discard 2M 1M
+write 7M 1M 5
+write 8060k 4k 6
+EOF
+    case $1 in
+    yes) cat <<EOF
+writec 4M 64k 7
+writec 5M 128k 8
+EOF
+    ;;
+    2M) cat <<EOF
+writec 4M 2M 7
+EOF
+    ;;
+    esac
+}
+
+qemu_workload() {
+    img=$1; shift
+    workload "$@" | while read -r verb off len pat; do
+        case $verb in
+        write)   c="write -P $pat $off $len" ;;
+        writec)  c="write -c -P $pat $off $len" ;;
+        zero)    c="write -z $off $len" ;;
+        zerou)   c="write -z -u $off $len" ;;
+        discard) c="discard $off $len" ;;
+        esac
+        $QEMU_IO -c "$c" "$img" >/dev/null || echo "qemu-io $c failed"
+    done
+}
+
+our_workload() {
+    img=$1; shift
+    workload "$@" | while read -r verb off len pat; do
+        case $verb in
+        write)   a="write $off $len $pat" ;;
+        writec)  a="writec $off $len $pat" ;;
+        zero)    a="zero $off $len" ;;
+        zerou)   a="zero $off $len unmap" ;;
+        discard) a="discard $off $len" ;;
+        esac
+        # shellcheck disable=SC2086
+        $T "$img" $a || echo "coblock $a failed"
+    done
+}
+
+qemu_check_clean() {
+    out=$($QEMU_IMG check "$1" 2>&1)
+    case $out in
+    *"No errors were found on the image."*) ;;
+    *) die "$2: qemu-img check: $out"; return ;;
+    esac
+    case $out in
+    *leaked*) die "$2: qemu-img check reports leaks: $out" ;;
+    esac
+}
+
+our_check_clean() {
+    out=$($T -r "$1" check 2>&1) || die "$2: coblock check: $out"
+}
+
+run_case() {
+    opts=$1 compress=$2 size=8M
+    name="[-o ${opts:-defaults}]"
+    ntests=$((ntests + 1))
+    rm -f q.qcow2 c.qcow2 ref.raw
+
+    # QEMU writes, coblock reads.
+    $QEMU_IMG create -q -f qcow2 ${opts:+-o "$opts"} q.qcow2 $size ||
+        { die "$name: qemu-img create"; return; }
+    errs=$(qemu_workload q.qcow2 "$compress")
+    [ -z "$errs" ] || die "$name: $errs"
+    $QEMU_IMG convert -O raw q.qcow2 ref.raw || { die "$name: convert"; return; }
+    $T -r q.qcow2 readraw 0 $size ref.raw || die "$name: coblock read of QEMU's image"
+    our_check_clean q.qcow2 "$name (QEMU's image)"
+
+    # coblock writes, QEMU reads and checks.
+    $T c.qcow2 create $size "$opts" || { die "$name: coblock create"; return; }
+    errs=$(our_workload c.qcow2 "$compress")
+    [ -z "$errs" ] || die "$name: $errs"
+    qemu_check_clean c.qcow2 "$name"
+    $QEMU_IMG compare -f qcow2 -F raw c.qcow2 ref.raw >/dev/null ||
+        die "$name: QEMU reads coblock's image differently"
+    our_check_clean c.qcow2 "$name (our image)"
+}
+
+run_case "" yes
+run_case "compat=0.10" yes
+run_case "cluster_size=512" yes
+run_case "cluster_size=4k" yes
+run_case "cluster_size=2M" 2M
+for bits in 1 2 4 8 32 64; do
+    run_case "refcount_bits=$bits" yes
+done
+run_case "cluster_size=512,refcount_bits=1" yes
+run_case "lazy_refcounts=on" yes
+run_case "compression_type=zstd" yes
+run_case "preallocation=metadata" no
+run_case "preallocation=falloc" no
+run_case "preallocation=full" no
+run_case "compat=0.10,preallocation=metadata" no
+
+# ---- backing chains ----
+
+backing_case() {
+    name="[backing $1]"
+    ntests=$((ntests + 1))
+    rm -rf sub base.qcow2 ov.qcow2 ref.raw
+    mkdir sub
+    # base: 4M with data; overlay: 8M (the base is shorter).
+    if [ "$1" = "qemu-base" ]; then
+        $QEMU_IMG create -q -f qcow2 sub/base.qcow2 4M
+        $QEMU_IO -c 'write -P 11 0 4M' -c 'write -P 12 1M 64k' sub/base.qcow2 >/dev/null
+    else
+        $T sub/base.qcow2 create 4M -- write 0 4M 11 -- write 1M 64k 12 >/dev/null
+    fi
+    # The overlay names its backing file relative to its own directory.
+    if [ "$2" = "qemu-overlay" ]; then
+        $QEMU_IMG create -q -f qcow2 -b base.qcow2 -F qcow2 sub/ov.qcow2 8M
+        $QEMU_IO -c 'write -P 13 4k 4k' -c 'write -P 14 3M 1200k' \
+            -c 'write -z 2M 64k' -c 'discard 1M 64k' sub/ov.qcow2 >/dev/null
+    else
+        $T sub/ov.qcow2 create 8M "backing_file=base.qcow2,backing_fmt=qcow2" -- \
+            write 4k 4k 13 -- write 3M 1200k 14 -- zero 2M 64k -- \
+            discard 1M 64k >/dev/null
+    fi
+    $QEMU_IMG convert -O raw sub/ov.qcow2 ref.raw
+    $T -r sub/ov.qcow2 readraw 0 8M ref.raw || die "$name: coblock reads the chain differently"
+    qemu_check_clean sub/ov.qcow2 "$name"
+    our_check_clean sub/ov.qcow2 "$name"
+    # And through QEMU from another directory (relative name resolution).
+    $QEMU_IO -r -c 'read -P 13 4k 4k' -c 'read -P 11 0 4k' -c 'read -P 0 7M 1M' \
+        -c 'read -P 11 8k 56k' sub/ov.qcow2 >/dev/null || die "$name: qemu-io read"
+}
+
+backing_case qemu-base our-overlay
+backing_case our-base our-overlay
+backing_case our-base qemu-overlay
+
+echo "$ntests interop cases"
+exit $fail
