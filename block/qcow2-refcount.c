@@ -405,6 +405,9 @@ void qcow2_refcount_close(BlockDriverState *bs)
     free(s->pending_frees);
     s->pending_frees = NULL;
     s->nb_pending_frees = s->pending_frees_alloc = 0;
+    free(s->staged_frees);
+    s->staged_frees = NULL;
+    s->nb_staged_frees = 0;
 }
 
 /* The refcount block offset for table index @rt_index: 0 if none, or
@@ -482,91 +485,118 @@ static int coroutine_fn write_reftable_entry(BlockDriverState *bs,
     return qcow2_file_pwrite(bs, off, 8, &be);
 }
 
-static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
-                                            uint64_t min_rt_index);
+/* Does refcount block @rt have to be created before use? */
+static bool rt_missing(const BDRVQcow2State *s, uint64_t rt)
+{
+    return rt >= s->refcount_table_size || !s->refcount_table[rt];
+}
+
+/* Add @addend to the refcount of clusters [first, first + nb), whose
+ * blocks must exist. */
+static int coroutine_fn update_refcount_range(BlockDriverState *bs,
+                                              uint64_t first, uint64_t nb,
+                                              int64_t addend);
 
 /*
- * Make sure refcount block @rt_index exists.  A missing block is placed
- * at cluster @hint, which must lie in the range the block describes (so
- * the block accounts for itself and the allocation cannot recurse).
- * Returns 1 if it allocated something (the caller's view of free clusters
- * is stale), 0 if the block existed, -errno on failure.
+ * Create the refcount blocks for table indexes @rts[0..m) in clusters
+ * [start, start + m), as part of a new metadata area [start, start + len)
+ * (the blocks and what the caller places right after them).  Every
+ * cluster of the area gets refcount 1: in the new blocks directly, in
+ * existing blocks through the cache.  The new blocks are written (not
+ * synced); their offsets are stored in @table, which is the refcount
+ * table or the caller's replacement for it.
  */
-static int coroutine_fn ensure_refblock(BlockDriverState *bs,
-                                        uint64_t rt_index, uint64_t hint)
+static int coroutine_fn create_refblocks(BlockDriverState *bs, uint64_t start,
+                                         uint64_t len, const uint64_t *rts,
+                                         uint64_t m, uint64_t *table)
 {
     BDRVQcow2State *s = bs->opaque;
-    int64_t boff;
-    uint64_t off;
-    void *block;
+    uint64_t first_rt = start >> s->refblock_bits;
+    uint64_t last_rt = (start + len - 1) >> s->refblock_bits;
     int ret;
 
-    if (rt_index >= s->refcount_table_size) {
-        ret = grow_refcount_table(bs, rt_index);
-        return ret < 0 ? ret : 1;
-    }
-    boff = refblock_offset(bs, rt_index);
-    if (boff != 0) {
-        return boff < 0 ? (int)boff : 0;
-    }
+    for (uint64_t i = 0; i < m; i++) {
+        uint64_t rt = rts[i];
+        uint64_t boff = (start + i) << s->cluster_bits;
+        uint64_t lo = MAX(start, rt << s->refblock_bits);
+        uint64_t hi = MIN(start + len, (rt + 1) << s->refblock_bits);
+        void *block;
 
-    assert(hint >> s->refblock_bits == rt_index);
-    off = hint << s->cluster_bits;
-    if (off >= QCOW2_MAX_HOST_OFFSET) {
-        return -EFBIG;
+        ret = qcow2_pre_write_overlap_check(bs, 0, boff, s->cluster_size);
+        if (ret < 0) {
+            return ret;
+        }
+        ret = qcow2_cache_get_empty(bs, s->refcount_cache, boff, &block);
+        if (ret < 0) {
+            return ret;
+        }
+        for (uint64_t c = lo; c < hi; c++) {
+            qcow2_refblock_set(block, c & (s->refblock_size - 1),
+                               s->refcount_order, 1);
+        }
+        qcow2_cache_entry_mark_dirty(s->refcount_cache, block);
+        qcow2_cache_put(s->refcount_cache, &block);
+        table[rt] = boff;
+        if (!qcow2_cluster_set_add(&s->refblock_clusters, start + i)) {
+            return -ENOMEM;
+        }
+        ret = qcow2_cache_flush_entry(bs, s->refcount_cache, boff);
+        if (ret < 0) {
+            return ret;
+        }
     }
-    ret = qcow2_pre_write_overlap_check(bs, 0, off, s->cluster_size);
-    if (ret < 0) {
-        return ret;
-    }
-    ret = qcow2_cache_get_empty(bs, s->refcount_cache, off, &block);
-    if (ret < 0) {
-        return ret;
-    }
-    qcow2_refblock_set(block, hint & (s->refblock_size - 1),
-                       s->refcount_order, 1);
-    qcow2_cache_entry_mark_dirty(s->refcount_cache, block);
-    qcow2_cache_put(s->refcount_cache, &block);
+    /* Parts of the area that blocks existing already describe. */
+    for (uint64_t rt = first_rt; rt <= last_rt; rt++) {
+        uint64_t lo = MAX(start, rt << s->refblock_bits);
+        uint64_t hi = MIN(start + len, (rt + 1) << s->refblock_bits);
+        bool is_new = false;
 
-    /* The block, then (synced) the table entry that points at it. */
-    if (!qcow2_cluster_set_add(&s->refblock_clusters, hint)) {
-        ret = -ENOMEM;
-        goto fail;
+        for (uint64_t i = 0; i < m; i++) {
+            if (rts[i] == rt) {
+                is_new = true;
+                break;
+            }
+        }
+        if (!is_new) {
+            ret = update_refcount_range(bs, lo, hi - lo, 1);
+            if (ret < 0) {
+                return ret;
+            }
+        }
     }
-    ret = qcow2_cache_flush_entry(bs, s->refcount_cache, off);
-    if (ret < 0) {
-        goto fail;
+    if (start + len > s->alloc_end) {
+        s->alloc_end = start + len;
     }
-    ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        goto fail;
-    }
-    s->refcount_table[rt_index] = off;
-    ret = write_reftable_entry(bs, rt_index);
-    if (ret < 0) {
-        s->refcount_table[rt_index] = 0;
-        goto fail;
-    }
-    ret = bdrv_co_flush(bs->file->bs);
-    if (ret < 0) {
-        /* The entry may or may not be on disk; keep it in memory (it
-         * points at a valid block either way). */
-        return ret;
-    }
-    return 1;
+    return 0;
+}
 
-fail:
-    qcow2_cluster_set_remove(&s->refblock_clusters, hint);
-    qcow2_cache_discard(s->refcount_cache, off);
-    return ret;
+/* The table indexes of [first, first + n) whose blocks are missing. */
+static uint64_t *missing_rts(BDRVQcow2State *s, uint64_t first, uint64_t n,
+                             uint64_t *count)
+{
+    uint64_t first_rt = first >> s->refblock_bits;
+    uint64_t last_rt = (first + n - 1) >> s->refblock_bits;
+    uint64_t *rts = qemu_try_malloc(sizeof(uint64_t) *
+                                    (last_rt - first_rt + 1));
+    uint64_t m = 0;
+
+    if (!rts) {
+        return NULL;
+    }
+    for (uint64_t rt = first_rt; rt <= last_rt; rt++) {
+        if (rt_missing(s, rt)) {
+            rts[m++] = rt;
+        }
+    }
+    *count = m;
+    return rts;
 }
 
 /*
  * Replace the refcount table by a larger one that has an entry for
- * @min_rt_index.  The new table and the blocks that account for it are
- * placed after everything the current table can describe and after the
- * end of the file, written and synced, and only then does the header
- * switch to them.
+ * @min_rt_index.  The new table, with the blocks that account for it, is
+ * placed after everything allocated so far; it is written and synced
+ * before the header switches to it.
  */
 static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
                                             uint64_t min_rt_index)
@@ -574,79 +604,58 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     uint64_t entries_per_cluster = s->cluster_size / 8;
     uint64_t old_size = s->refcount_table_size;
-    uint64_t new_size, table_clusters, nblocks, first_rt, last_rt, start;
-    uint64_t *new_table = NULL;
-    uint8_t *blockbuf = NULL;
+    uint64_t new_size, table_clusters, nblocks = 0, start;
+    uint64_t *new_table = NULL, *be = NULL, *rts = NULL;
     uint64_t old_offset = s->refcount_table_offset;
     uint32_t old_clusters = s->refcount_table_clusters;
     uint8_t hdr[12];
     int ret;
 
-    start = MAX(old_size << s->refblock_bits,
-                size_to_clusters(s, s->file_size));
+    start = MAX(s->alloc_end, size_to_clusters(s, s->file_size));
     new_size = MAX(min_rt_index + 1, old_size + old_size / 2);
     for (;;) {
+        uint64_t m, last_rt;
+
         new_size = ROUND_UP(new_size, entries_per_cluster);
         table_clusters = new_size / entries_per_cluster;
         if (table_clusters << s->cluster_bits > QCOW2_MAX_REFTABLE_BYTES) {
             return -EFBIG;
         }
-        /* Blocks to describe [start, start + blocks + table). */
-        nblocks = 0;
-        for (;;) {
-            uint64_t total = table_clusters + nblocks;
-            uint64_t need;
-            first_rt = start >> s->refblock_bits;
-            last_rt = (start + total - 1) >> s->refblock_bits;
-            need = last_rt - first_rt + 1;
-            if (need == nblocks) {
-                break;
-            }
-            nblocks = need;
+        last_rt = (start + nblocks + table_clusters - 1) >> s->refblock_bits;
+        if (last_rt >= new_size) {
+            new_size = last_rt + 1;
+            continue;
         }
-        if (last_rt < new_size) {
+        free(rts);
+        rts = missing_rts(s, start, nblocks + table_clusters, &m);
+        if (!rts) {
+            return -ENOMEM;
+        }
+        if (m == nblocks) {
             break;
         }
-        new_size = last_rt + 1;
+        nblocks = m;
     }
     if ((start + nblocks + table_clusters) << s->cluster_bits >
         QCOW2_MAX_HOST_OFFSET) {
-        return -EFBIG;
+        ret = -EFBIG;
+        goto out;
     }
 
     new_table = qemu_try_malloc0(new_size * 8);
-    blockbuf = qemu_try_memalign(4096, s->cluster_size);
-    if (!new_table || !blockbuf) {
+    be = qemu_try_memalign(4096, new_size * 8);
+    if (!new_table || !be) {
         ret = -ENOMEM;
         goto out;
     }
     memcpy(new_table, s->refcount_table, old_size * 8);
-
-    /* Blocks at [start, start + nblocks), the table right after. */
-    for (uint64_t b = 0; b < nblocks; b++) {
-        uint64_t rt = first_rt + b;
-        uint64_t boff = (start + b) << s->cluster_bits;
-        uint64_t lo = MAX(start, rt << s->refblock_bits);
-        uint64_t hi = MIN(start + nblocks + table_clusters,
-                          (rt + 1) << s->refblock_bits);
-
-        memset(blockbuf, 0, s->cluster_size);
-        for (uint64_t c = lo; c < hi; c++) {
-            qcow2_refblock_set(blockbuf, c & (s->refblock_size - 1),
-                               s->refcount_order, 1);
-        }
-        ret = qcow2_pre_write_overlap_check(bs, 0, boff, s->cluster_size);
-        if (ret < 0) {
-            goto out;
-        }
-        ret = qcow2_file_pwrite(bs, boff, s->cluster_size, blockbuf);
-        if (ret < 0) {
-            goto out;
-        }
-        new_table[rt] = boff;
+    ret = create_refblocks(bs, start, nblocks + table_clusters, rts, nblocks,
+                           new_table);
+    if (ret < 0) {
+        goto out;
     }
     for (uint64_t i = 0; i < new_size; i++) {
-        q2_st64(&new_table[i], new_table[i]);
+        q2_st64(&be[i], new_table[i]);
     }
     ret = qcow2_pre_write_overlap_check(bs, 0,
                                         (start + nblocks) << s->cluster_bits,
@@ -655,20 +664,13 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
         goto out;
     }
     ret = qcow2_file_pwrite(bs, (start + nblocks) << s->cluster_bits,
-                            new_size * 8, new_table);
+                            new_size * 8, be);
     if (ret < 0) {
         goto out;
-    }
-    for (uint64_t i = 0; i < new_size; i++) {
-        new_table[i] = q2_ld64(&new_table[i]);
     }
     /* Everything the refcount cache holds must be on disk before the
      * switch (the new table points at the same blocks). */
-    ret = qcow2_cache_write(bs, s->refcount_cache);
-    if (ret < 0) {
-        goto out;
-    }
-    ret = bdrv_co_flush(bs->file->bs);
+    ret = qcow2_cache_flush(bs, s->refcount_cache);
     if (ret < 0) {
         goto out;
     }
@@ -691,32 +693,53 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
     s->refcount_table_size = new_size;
     s->refcount_table_offset = (start + nblocks) << s->cluster_bits;
     s->refcount_table_clusters = (uint32_t)table_clusters;
-    for (uint64_t b = 0; b < nblocks; b++) {
-        if (!qcow2_cluster_set_add(&s->refblock_clusters, start + b)) {
-            ret = -ENOMEM;
-            goto out;
-        }
-    }
     /* Nothing points at the old table any more. */
     ret = qcow2_free_clusters(bs, old_offset,
                               (uint64_t)old_clusters << s->cluster_bits,
                               QCOW2_DISCARD_OTHER);
 out:
+    /* On failure the new area is leaked, never referenced. */
+    free(rts);
     free(new_table);
-    qemu_vfree(blockbuf);
+    qemu_vfree(be);
     return ret;
 }
 
-int coroutine_fn qcow2_refcount_grow_to(BlockDriverState *bs, uint64_t end)
+/*
+ * Create the blocks @rts[0..m) at clusters [start, start + m) of the
+ * free run that begins at @start, and make the refcount table point at
+ * them (blocks synced before the table entries).
+ */
+static int coroutine_fn add_refblocks_in_range(BlockDriverState *bs,
+                                               uint64_t start,
+                                               const uint64_t *rts, uint64_t m)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t last = size_to_clusters(s, end);
+    int ret;
 
-    if (!last) {
-        return 0;
+    ret = create_refblocks(bs, start, m, rts, m, s->refcount_table);
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
     }
-    return ensure_refblock(bs, (last - 1) >> s->refblock_bits, last - 1) < 0
-        ? -EIO : 0;
+    for (uint64_t i = 0; ret == 0 && i < m; i++) {
+        ret = write_reftable_entry(bs, rts[i]);
+    }
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        /* Forget the blocks that may not be reachable on disk; their
+         * clusters stay (as leaks at worst). */
+        for (uint64_t i = 0; i < m; i++) {
+            if (s->refcount_table[rts[i]] == (start + i) << s->cluster_bits) {
+                s->refcount_table[rts[i]] = 0;
+                qcow2_cluster_set_remove(&s->refblock_clusters, start + i);
+                qcow2_cache_discard(s->refcount_cache,
+                                    (start + i) << s->cluster_bits);
+            }
+        }
+    }
+    return ret;
 }
 
 /* Add @addend to the refcount of clusters [first, first + nb), whose
@@ -772,6 +795,9 @@ static int coroutine_fn update_refcount_range(BlockDriverState *bs,
             break;
         }
         new = addend < 0 ? old - (uint64_t)-addend : old + (uint64_t)addend;
+        if (addend > 0 && c + 1 > s->alloc_end) {
+            s->alloc_end = c + 1;
+        }
         qcow2_refblock_set(block, idx, s->refcount_order, new);
         qcow2_cache_entry_mark_dirty(s->refcount_cache, block);
         if (new == 0) {
@@ -811,13 +837,17 @@ int coroutine_fn qcow2_update_refcount(BlockDriverState *bs, uint64_t offset,
 /* ---- allocation ---- */
 
 /*
- * Find @nb free clusters in a row at or after free_cluster_index, make
- * sure their refcount blocks exist, and take them.
+ * Find @nb free clusters in a row at or after free_cluster_index and take
+ * them.  Missing refcount blocks for the run are created at its start
+ * (the run is then searched that much longer), so that they describe
+ * themselves and the data after them.
  */
 int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t nb = size_to_clusters(s, size);
+    uint64_t need = nb;
+    bool tried_frees = false;
     int ret;
 
     if (!nb) {
@@ -828,18 +858,19 @@ retry:
         uint64_t c = s->free_cluster_index;
         uint64_t run_start = c, run_len = 0;
         uint64_t first_free = UINT64_MAX;
+        uint64_t *rts, m, max_rt = 0;
 
-        while (run_len < nb) {
+        while (run_len < need) {
             uint64_t rt = c >> s->refblock_bits;
             uint64_t rc;
 
             if (c >= QCOW2_MAX_HOST_OFFSET >> s->cluster_bits) {
                 return -EFBIG;
             }
-            if (rt >= s->refcount_table_size || !s->refcount_table[rt]) {
+            if (rt_missing(s, rt)) {
                 /* No block: everything it would describe is free. */
                 uint64_t block_end = (rt + 1) << s->refblock_bits;
-                uint64_t take = MIN(block_end - c, nb - run_len);
+                uint64_t take = MIN(block_end - c, need - run_len);
                 if (first_free == UINT64_MAX) {
                     first_free = c;
                 }
@@ -862,32 +893,63 @@ retry:
             }
             c++;
         }
-        if ((run_start + nb) > QCOW2_MAX_HOST_OFFSET >> s->cluster_bits) {
+        if ((run_start + need) > QCOW2_MAX_HOST_OFFSET >> s->cluster_bits) {
             return -EFBIG;
         }
-        /* Every block for the run must exist before the run is taken;
-         * creating one may use a cluster of the run: look again. */
-        for (uint64_t rt = run_start >> s->refblock_bits;
-             rt <= (run_start + nb - 1) >> s->refblock_bits; rt++) {
-            uint64_t hint = MAX(run_start, rt << s->refblock_bits);
-            ret = ensure_refblock(bs, rt, hint);
+        /* Before growing the file, make what was freed reusable. */
+        if ((run_start << s->cluster_bits) >= s->file_size && !tried_frees &&
+            (s->staged_frees || s->nb_pending_frees)) {
+            bool applied;
+            tried_frees = true;
+            ret = qcow2_try_process_frees(bs, true, &applied);
             if (ret < 0) {
                 return ret;
             }
-            if (ret > 0) {
+            if (applied) {
                 goto retry;
             }
         }
-        ret = update_refcount_range(bs, run_start, nb, 1);
+
+        rts = missing_rts(s, run_start, need, &m);
+        if (!rts) {
+            return -ENOMEM;
+        }
+        for (uint64_t i = 0; i < m; i++) {
+            max_rt = MAX(max_rt, rts[i]);
+        }
+        if (m && max_rt >= s->refcount_table_size) {
+            free(rts);
+            ret = grow_refcount_table(bs, max_rt);
+            if (ret < 0) {
+                return ret;
+            }
+            need = nb;
+            goto retry;
+        }
+        if (nb + m > need) {
+            free(rts);
+            need = nb + m;
+            goto retry;
+        }
+        if (m) {
+            ret = add_refblocks_in_range(bs, run_start, rts, m);
+            free(rts);
+            if (ret < 0) {
+                return ret;
+            }
+        } else {
+            free(rts);
+        }
+        ret = update_refcount_range(bs, run_start + m, nb, 1);
         if (ret < 0) {
             return ret;
         }
         if (first_free == run_start) {
-            s->free_cluster_index = run_start + nb;
+            s->free_cluster_index = run_start + m + nb;
         } else if (first_free != UINT64_MAX) {
             s->free_cluster_index = first_free;
         }
-        return (int64_t)(run_start << s->cluster_bits);
+        return (int64_t)((run_start + m) << s->cluster_bits);
     }
 }
 
@@ -1056,16 +1118,6 @@ int coroutine_fn qcow2_free_deferred(BlockDriverState *bs, uint64_t offset,
     return 0;
 }
 
-int coroutine_fn qcow2_maybe_process_frees(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-
-    if (s->nb_pending_frees >= QCOW2_PENDING_FREES_MAX) {
-        return qcow2_process_pending_frees(bs);
-    }
-    return 0;
-}
-
 void qcow2_io_begin(BDRVQcow2State *s, unsigned *epoch)
 {
     *epoch = s->io_epoch & 1;
@@ -1080,43 +1132,56 @@ void qcow2_io_end(BDRVQcow2State *s, unsigned epoch)
     }
 }
 
-int coroutine_fn qcow2_process_pending_frees(BlockDriverState *bs)
+/*
+ * Frees go through three states:
+ *   pending  queued by qcow2_free_deferred; the L2/L1 entries that dropped
+ *            the references may not be on disk yet;
+ *   staged   the L2 cache has been written back and synced since, and the
+ *            I/O epoch was advanced: they wait until every request of the
+ *            previous epoch (which may have translated an address to one
+ *            of these clusters before the change) has finished;
+ *   applied  refcounts decremented, clusters reusable.
+ * At most one batch is staged at a time, so that the epoch it waits for
+ * receives no new requests and drains.
+ */
+static int coroutine_fn stage_frees(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
-    Qcow2PendingFree *list;
-    size_t n;
-    unsigned old;
     int ret;
 
-    /* One at a time: a second caller would not know which requests of
-     * the first one's epoch it has to wait for.  Its frees stay queued. */
-    if (!s->nb_pending_frees || s->freeing) {
+    assert(!s->staged_frees);
+    if (!s->nb_pending_frees) {
         return 0;
     }
-    list = s->pending_frees;
-    n = s->nb_pending_frees;
-    s->pending_frees = NULL;
-    s->nb_pending_frees = s->pending_frees_alloc = 0;
-
-    /* 1. The entries that dropped these references are on disk.  (The
-     * lock is held throughout, so nothing is queued meanwhile.) */
+    /* The lock is held throughout: nothing is queued meanwhile. */
     ret = qcow2_cache_flush(bs, s->l2_cache);
     if (ret < 0) {
-        assert(!s->nb_pending_frees);
-        s->pending_frees = list;
-        s->nb_pending_frees = s->pending_frees_alloc = n;
         return ret;
     }
-    s->freeing = true;
-    /* 2. Nobody still transfers data to or from them: wait for the
-     * requests of the current epoch (later ones translated after the L2
-     * change and cannot see the freed clusters). */
-    old = s->io_epoch & 1;
+    s->staged_frees = s->pending_frees;
+    s->nb_staged_frees = s->nb_pending_frees;
+    s->pending_frees = NULL;
+    s->nb_pending_frees = s->pending_frees_alloc = 0;
+    s->staged_epoch = s->io_epoch & 1;
     s->io_epoch++;
-    while (s->io_count[old]) {
-        qemu_co_queue_wait(&s->io_drained, &s->lock);
-    }
-    /* 3. Drop them. */
+    return 0;
+}
+
+static bool staged_drained(BDRVQcow2State *s)
+{
+    return s->staged_frees && s->io_count[s->staged_epoch] == 0;
+}
+
+static int coroutine_fn apply_staged_frees(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2PendingFree *list = s->staged_frees;
+    size_t n = s->nb_staged_frees;
+    int ret = 0;
+
+    assert(staged_drained(s));
+    s->staged_frees = NULL;
+    s->nb_staged_frees = 0;
     for (size_t i = 0; i < n; i++) {
         ret = qcow2_free_clusters(bs, list[i].offset, list[i].bytes,
                                   list[i].type);
@@ -1125,8 +1190,83 @@ int coroutine_fn qcow2_process_pending_frees(BlockDriverState *bs)
             break;
         }
     }
-    s->freeing = false;
     free(list);
+    return ret;
+}
+
+int coroutine_fn qcow2_try_process_frees(BlockDriverState *bs, bool force,
+                                         bool *applied)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (applied) {
+        *applied = false;
+    }
+    if (s->freeing) {
+        return 0;
+    }
+    if (staged_drained(s)) {
+        ret = apply_staged_frees(bs);
+        if (ret < 0) {
+            return ret;
+        }
+        if (applied) {
+            *applied = true;
+        }
+    }
+    if (!s->staged_frees && s->nb_pending_frees &&
+        (force || s->nb_pending_frees >= QCOW2_PENDING_FREES_MAX)) {
+        ret = stage_frees(bs);
+        if (ret < 0) {
+            return ret;
+        }
+        if (staged_drained(s)) {
+            ret = apply_staged_frees(bs);
+            if (ret < 0) {
+                return ret;
+            }
+            if (applied) {
+                *applied = true;
+            }
+        }
+    }
+    return 0;
+}
+
+int coroutine_fn qcow2_maybe_process_frees(BlockDriverState *bs)
+{
+    return qcow2_try_process_frees(bs, false, NULL);
+}
+
+int coroutine_fn qcow2_process_pending_frees(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int rounds = 0;
+    int ret = 0;
+
+    /* One caller at a time waits; the others leave the work to it. */
+    if (s->freeing) {
+        return 0;
+    }
+    s->freeing = true;
+    while ((s->staged_frees || s->nb_pending_frees) && rounds < 4) {
+        if (s->staged_frees) {
+            while (s->staged_frees && !staged_drained(s)) {
+                qemu_co_queue_wait(&s->io_drained, &s->lock);
+            }
+            if (s->staged_frees) {
+                ret = apply_staged_frees(bs);
+            }
+        } else {
+            ret = stage_frees(bs);
+            rounds++;
+        }
+        if (ret < 0) {
+            break;
+        }
+    }
+    s->freeing = false;
     return ret;
 }
 

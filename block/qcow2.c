@@ -1085,6 +1085,7 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
     }
     s->cluster_size = 1u << s->cluster_bits;
     s->cluster_mask = s->cluster_size - 1;
+    s->alloc_end = size_to_clusters(s, s->file_size);
 
     if (s->version == 2) {
         s->header_length = QCOW2_V2_HEADER_SIZE;

@@ -339,11 +339,15 @@ typedef struct BDRVQcow2State {
     Qcow2Cache *l2_cache;
     Qcow2Cache *refcount_cache;
     uint64_t free_cluster_index;    /* first cluster that may be free */
+    uint64_t alloc_end;             /* clusters: beyond all ever allocated */
     uint64_t free_byte_offset;      /* next byte for compressed data (0: none) */
     QLIST_HEAD(, Qcow2InflightAlloc) inflight;
     Qcow2PendingFree *pending_frees;
     size_t nb_pending_frees, pending_frees_alloc;
-    bool freeing;                   /* qcow2_process_pending_frees runs */
+    Qcow2PendingFree *staged_frees; /* see qcow2-refcount.c */
+    size_t nb_staged_frees;
+    unsigned staged_epoch;
+    bool freeing;                   /* qcow2_process_pending_frees waits */
     Qcow2ClusterSet l2_clusters;        /* active L2 tables */
     Qcow2ClusterSet refblock_clusters;  /* refcount blocks */
     Qcow2ClusterSet inactive_l2_clusters; /* snapshot L2 tables (OL_ALL) */
@@ -518,9 +522,15 @@ int coroutine_fn qcow2_free_clusters(BlockDriverState *bs, uint64_t offset,
  * and no request may still use the clusters. */
 int coroutine_fn qcow2_free_deferred(BlockDriverState *bs, uint64_t offset,
                                      uint64_t bytes, Qcow2DiscardType type);
+/* Apply every queued free; may release s->lock while requests of an old
+ * epoch drain (only where the caller keeps no state across it). */
 int coroutine_fn qcow2_process_pending_frees(BlockDriverState *bs);
-/* Process the pending frees if many have accumulated.  Only where the
- * caller holds no cache entry and no data I/O of its own is counted. */
+/* Make progress on the frees without ever releasing s->lock: apply a
+ * staged batch whose requests have drained, stage the pending ones if
+ * @force or many have accumulated.  *applied tells whether refcounts
+ * were dropped. */
+int coroutine_fn qcow2_try_process_frees(BlockDriverState *bs, bool force,
+                                         bool *applied);
 int coroutine_fn qcow2_maybe_process_frees(BlockDriverState *bs);
 #define QCOW2_PENDING_FREES_MAX 4096
 /* Write back caches in dependency order and sync the file. */
@@ -540,9 +550,6 @@ void coroutine_fn qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
                                           int64_t offset, int64_t size,
                                           const char *fmt, ...)
     QEMU_PRINTF(5, 6);
-/* Make sure the refcount table has room for (and blocks for) clusters up
- * to @end; used by preallocation and the refcount-table tests. */
-int coroutine_fn qcow2_refcount_grow_to(BlockDriverState *bs, uint64_t end);
 /* Rewrite the refcount structure with a new width (amend). */
 int coroutine_fn qcow2_change_refcount_order(BlockDriverState *bs,
                                              int new_order, Error **errp);
