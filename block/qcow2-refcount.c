@@ -719,7 +719,9 @@ static int coroutine_fn add_refblocks_in_range(BlockDriverState *bs,
 
     ret = create_refblocks(bs, start, m, rts, m, s->refcount_table);
     if (ret == 0) {
-        ret = bdrv_co_flush(bs->file->bs);
+        /* The new blocks, and existing blocks that now count some of
+         * them, reach the disk before the table points at them. */
+        ret = qcow2_cache_flush(bs, s->refcount_cache);
     }
     for (uint64_t i = 0; ret == 0 && i < m; i++) {
         ret = write_reftable_entry(bs, rts[i]);
@@ -805,7 +807,10 @@ static int coroutine_fn update_refcount_range(BlockDriverState *bs,
                 s->free_cluster_index = c;
             }
             /* A freed metadata cluster must not be written back later. */
-            qcow2_cache_discard(s->l2_cache, c << s->cluster_bits);
+            for (uint64_t o = 0; o < s->cluster_size;
+                 o += s->l2_cache_entry_size) {
+                qcow2_cache_discard(s->l2_cache, (c << s->cluster_bits) + o);
+            }
             if (qcow2_cluster_set_has(&s->l2_clusters, c)) {
                 qcow2_cluster_set_remove(&s->l2_clusters, c);
             }
