@@ -20,3 +20,11 @@ bench_coroutine_bench_sigaltstack_LDADD = libcoblock-with-sigaltstack.la $(COBLO
 endif
 noinst_PROGRAMS += $(bench_programs)
 dist_noinst_SCRIPTS += bench/coroutine-bench
+
+# The file driver's engines against fio (bench/file-bench-compare).
+if OS_LINUX
+noinst_PROGRAMS += bench/file-bench
+bench_file_bench_SOURCES = bench/file-bench.c
+bench_file_bench_LDADD = $(COBLOCK_INTERNAL)
+endif
+dist_noinst_SCRIPTS += bench/file-bench-compare

@@ -25,6 +25,9 @@
 #include "util/atomic.h"
 #include "util/cutils.h"
 #include "block/block_int.h"
+#ifdef _WIN32
+#include "util/win32-error.h"
+#endif
 
 #include <sys/stat.h>
 
@@ -504,39 +507,64 @@ BlockDriverState *bdrv_backing_bs(BlockDriverState *bs)
     return bs->backing ? bs->backing->bs : NULL;
 }
 
-/* Permissions a node holds and lets others have (QEMU's bits, so the
- * locks protocol drivers take interoperate with QEMU's).  A writer needs
- * to read, write and resize, and lets others only read and write
- * unchanged data; a reader needs consistent reads and forbids writes to
- * the data under it; force-share asks for nothing exclusive. */
-static void bdrv_compute_perms(BlockDriverState *bs, uint64_t *perm,
-                               uint64_t *shared)
+/*
+ * Permissions (QEMU's bits, so that the locks protocol drivers take
+ * interoperate with QEMU's).  What a protocol node asks for depends on
+ * what sits on it:
+ *   - nothing, or a format that keeps no metadata of its own in the file
+ *     (raw): read, plus write when writable; everything is shared, as
+ *     several users may write a raw image at once;
+ *   - a format with metadata (qcow2): read, plus write and resize when
+ *     writable; others may only read, since a second writer or a resize
+ *     would corrupt the metadata;
+ *   - force-share: read only, nothing refused (and protocols take no
+ *     locks at all).
+ * A protocol node starts with the first policy when it is opened and is
+ * tightened by its format once the format has opened.
+ */
+static void bdrv_compute_perms(BlockDriverState *proto, const BlockDriver *format,
+                               uint64_t *perm, uint64_t *shared)
 {
-    if (bs->force_share) {
+    bool writable = !proto->read_only;
+
+    if (proto->force_share) {
         *perm = BLK_PERM_CONSISTENT_READ;
         *shared = BLK_PERM_ALL;
-    } else if (!bs->read_only) {
-        *perm = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE |
-                BLK_PERM_WRITE_UNCHANGED | BLK_PERM_RESIZE;
-        *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
+    } else if (!format || format->shares_writes) {
+        *perm = BLK_PERM_CONSISTENT_READ | (writable ? BLK_PERM_WRITE : 0);
+        *shared = BLK_PERM_ALL;
     } else {
-        *perm = BLK_PERM_CONSISTENT_READ;
-        *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED |
-                  BLK_PERM_RESIZE;
+        *perm = BLK_PERM_CONSISTENT_READ |
+                (writable ? BLK_PERM_WRITE | BLK_PERM_RESIZE : 0);
+        *shared = BLK_PERM_CONSISTENT_READ | BLK_PERM_WRITE_UNCHANGED;
     }
 }
 
-static int bdrv_apply_perms(BlockDriverState *bs, Error **errp)
+int bdrv_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                  Error **errp)
+{
+    if (bs->drv && bs->drv->set_perm) {
+        int ret = bs->drv->set_perm(bs, perm, shared, errp);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    bs->perm = perm;
+    bs->shared_perm = shared;
+    return 0;
+}
+
+/* Apply the permissions @proto needs under @format (NULL: opened alone). */
+static int bdrv_apply_perms(BlockDriverState *proto, const BlockDriver *format,
+                            Error **errp)
 {
     uint64_t perm, shared;
 
-    bdrv_compute_perms(bs, &perm, &shared);
-    bs->perm = perm;
-    bs->shared_perm = shared;
-    if (bs->drv->set_perm) {
-        return bs->drv->set_perm(bs, perm, shared, errp);
+    bdrv_compute_perms(proto, format, &perm, &shared);
+    if (perm == proto->perm && shared == proto->shared_perm) {
+        return 0;
     }
-    return 0;
+    return bdrv_set_perm(proto, perm, shared, errp);
 }
 
 static void bdrv_refresh_limits(BlockDriverState *bs, Error **errp)
@@ -572,6 +600,33 @@ typedef struct OpenChain {
 
 static bool file_identity(const char *filename, uint64_t *dev, uint64_t *ino)
 {
+#ifdef _WIN32
+    /* The C library's stat() has no inode numbers on Windows (st_ino is
+     * 0 for every file, which would make any backing file a "loop"): ask
+     * for the volume serial number and the file index instead. */
+    BY_HANDLE_FILE_INFORMATION info;
+    wchar_t *wname;
+    HANDLE h;
+    BOOL ok;
+
+    if (!filename || !(wname = win32_utf8_to_wide(filename))) {
+        return false;
+    }
+    h = CreateFileW(wname, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    free(wname);
+    if (h == INVALID_HANDLE_VALUE) {
+        return false;
+    }
+    ok = GetFileInformationByHandle(h, &info);
+    CloseHandle(h);
+    if (!ok) {
+        return false;
+    }
+    *dev = info.dwVolumeSerialNumber;
+    *ino = ((uint64_t)info.nFileIndexHigh << 32) | info.nFileIndexLow;
+    return true;
+#else
     struct stat st;
 
     if (!filename || stat(filename, &st) != 0) {
@@ -580,6 +635,7 @@ static bool file_identity(const char *filename, uint64_t *dev, uint64_t *ino)
     *dev = (uint64_t)st.st_dev;
     *ino = (uint64_t)st.st_ino;
     return true;
+#endif
 }
 
 static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
@@ -814,7 +870,11 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         error_propagate(errp, local_err);
         goto fail;
     }
-    if (is_protocol_driver(drv) && bdrv_apply_perms(bs, errp) < 0) {
+    if (is_protocol_driver(drv) && bdrv_apply_perms(bs, NULL, errp) < 0) {
+        goto fail;
+    }
+    if (bs->file && is_protocol_driver(bs->file->bs->drv) &&
+        bdrv_apply_perms(bs->file->bs, drv, errp) < 0) {
         goto fail;
     }
     if (drv->supports_backing && bs->backing_file[0] && !no_backing &&

@@ -13,11 +13,13 @@
 
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_null_co;
+extern const BlockDriver bdrv_file;
 extern const BlockDriver bdrv_qcow2;
 
 const BlockDriver *const bdrv_builtin_drivers[] = {
     &bdrv_raw,
     &bdrv_null_co,
+    &bdrv_file,
     &bdrv_qcow2,
     NULL
 };

@@ -21,3 +21,23 @@ noinst_HEADERS += block/qcow2.h
 
 pkginclude_HEADERS += include/coblock/block.h
 noinst_HEADERS += include/block/block.h include/block/block_int.h
+
+# The file protocol driver on Windows (overlapped I/O, completion port).
+if OS_WINDOWS
+BLOCK_SOURCES += block/file-win32.c
+endif
+EXTRA_DIST += block/file-win32.c
+noinst_HEADERS += include/block/file-win32.h
+# The file protocol driver and its I/O engines (POSIX; the kernel engines
+# on Linux only).
+if OS_POSIX
+BLOCK_SOURCES += block/file-posix.c block/raw-threads.c
+endif
+if CONFIG_LINUX_AIO
+BLOCK_SOURCES += block/linux-aio.c
+endif
+if CONFIG_LINUX_IO_URING
+BLOCK_SOURCES += block/io-uring.c
+endif
+EXTRA_DIST += block/file-posix.c block/raw-threads.c block/linux-aio.c block/io-uring.c
+noinst_HEADERS += include/block/raw-aio.h

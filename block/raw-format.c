@@ -233,7 +233,9 @@ static int coroutine_fn raw_co_create(BlockDriver *drv, const char *filename,
 
 static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
-    return bdrv_get_info(bs->file->bs, bdi);
+    /* No clusters, no VM state: all zeroes, as qemu-io info shows. */
+    memset(bdi, 0, sizeof(*bdi));
+    return 0;
 }
 
 static const QemuOptsList raw_create_opts = {
@@ -250,6 +252,7 @@ const BlockDriver bdrv_raw = {
     .format_name = "raw",
     .instance_size = sizeof(BDRVRawState),
     .is_format = true,
+    .shares_writes = true,
     .probe = raw_probe,
     .open = raw_open,
     .refresh_limits = raw_refresh_limits,

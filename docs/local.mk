@@ -1,2 +1,3 @@
 # docs/: documentation and manual pages.
-EXTRA_DIST += docs/architecture.md docs/performance.md docs/api.md
+EXTRA_DIST += docs/architecture.md docs/performance.md docs/api.md docs/file-posix.md \
+	docs/windows.md

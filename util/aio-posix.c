@@ -354,6 +354,8 @@ static bool wait_epoll(AioContext *ctx, int64_t timeout_ns)
 
     n = epoll_wait(ctx->epollfd, events, AIO_MAX_EVENTS,
                    aio_timeout_to_ms(timeout_ns));
+    /* Awake: work scheduled by the handlers below needs no wake-up. */
+    qatomic_set(&ctx->notify_me, 0);
     if (n < 0) {
         /* A signal interrupted the wait: return to the caller, who
          * loops on its own condition. */
@@ -406,6 +408,7 @@ static bool wait_poll(AioContext *ctx, int64_t timeout_ns)
         i++;
     }
     n = poll(ctx->pollfds, count, aio_timeout_to_ms(timeout_ns));
+    qatomic_set(&ctx->notify_me, 0);
     if (n < 0 && errno != EINTR) {
         qemu_abort("poll failed: %s", strerror(errno));
     }
@@ -450,9 +453,6 @@ bool aio_poll(AioContext *ctx, bool blocking)
     }
     ctx->walking_handlers--;
 
-    if (blocking) {
-        qatomic_set(&ctx->notify_me, 0);
-    }
     qatomic_set(&ctx->notified, false);
     free_deleted_handlers(ctx);
 

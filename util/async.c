@@ -103,10 +103,29 @@ AioContext *aio_context_new(void)
     return ctx;
 }
 
+void aio_context_slot_set(AioContext *ctx, AioContextSlotId id, void *data,
+                          AioContextSlotCleanup *cleanup)
+{
+    assert(id < AIO_SLOT__MAX && !ctx->slots[id].data);
+    ctx->slots[id].data = data;
+    ctx->slots[id].cleanup = cleanup;
+}
+
 void aio_context_unref(AioContext *ctx)
 {
+    int i;
+
     if (!ctx) {
         return;
+    }
+    /* Engines first: they may still need the loop to finish requests. */
+    for (i = 0; i < AIO_SLOT__MAX; i++) {
+        void *data = ctx->slots[i].data;
+
+        if (data) {
+            ctx->slots[i].data = NULL;
+            ctx->slots[i].cleanup(data);
+        }
     }
     if (ctx->thread_pool) {
         thread_pool_free(ctx->thread_pool);

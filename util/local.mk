@@ -12,15 +12,17 @@ libcoblock_common_la_SOURCES = \
 	util/thread-pool.c \
 	$(BLOCK_SOURCES)
 if OS_WINDOWS
-libcoblock_common_la_SOURCES += util/aio-win32.c util/thread-win32.c
+libcoblock_common_la_SOURCES += util/aio-win32.c util/thread-win32.c \
+	util/win32-error.c
 else
 libcoblock_common_la_SOURCES += util/aio-posix.c util/thread-posix.c
 endif
 libcoblock_common_la_CFLAGS = $(AM_CFLAGS) $(LIBURING_CFLAGS) $(ZLIB_CFLAGS) $(ZSTD_CFLAGS)
-EXTRA_DIST += util/aio-win32.c util/thread-win32.c util/aio-posix.c util/thread-posix.c
+EXTRA_DIST += util/aio-win32.c util/thread-win32.c util/win32-error.c \
+	util/aio-posix.c util/thread-posix.c
 
 pkginclude_HEADERS += include/coblock/aio.h include/coblock/error.h \
 	include/coblock/thread-pool.h include/coblock/iov.h include/coblock/qdict.h
 noinst_HEADERS += include/util/aio-int.h include/util/atomic.h \
 	include/util/checked.h include/util/cutils.h include/util/osdep.h include/util/queue.h \
-	include/util/thread.h
+	include/util/thread.h include/util/aio-win32.h include/util/win32-error.h

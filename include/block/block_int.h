@@ -186,6 +186,8 @@ struct BlockDriver {
     const char *protocol_name;      /* "file", "null-co": filename prefix */
     bool supports_backing;          /* format with a backing file */
     bool growable;                  /* writes may extend the image */
+    bool shares_writes;             /* a format without metadata of its own
+                                     * (raw): others may write the file too */
     bool has_variable_length;       /* ask getlength each time */
 
     /* Probing: a score (0 = not mine, 100 = certain) for the first bytes of
@@ -355,6 +357,12 @@ struct BlockDriverState {
 };
 
 /* ---- helpers for drivers ---- */
+
+/* Change what a protocol node holds (@perm) and lets others have
+ * (@shared), taking or dropping its image locks.  The core calls this
+ * after open; tests use it to act as a format with metadata would. */
+int bdrv_set_perm(BlockDriverState *bs, uint64_t perm, uint64_t shared,
+                  Error **errp);
 
 /* True if probing @buf would pick a format other than raw (raw uses this
  * to refuse writes that would turn a probed raw image into another

@@ -47,6 +47,18 @@ struct QEMUTimer {
 
 typedef struct AioHandler AioHandler;
 
+/* Per-context state that subsystems outside util/ attach to a context
+ * (the block layer's I/O engines: one instance per context).  The owner
+ * creates it on first use and registers a destructor, which
+ * aio_context_unref runs before it tears anything else down. */
+typedef enum AioContextSlotId {
+    AIO_SLOT_LINUX_AIO,
+    AIO_SLOT_IO_URING,
+    AIO_SLOT__MAX
+} AioContextSlotId;
+
+typedef void AioContextSlotCleanup(void *data);
+
 struct AioContext {
     /* ---- bottom halves ---- */
     QEMUBH *bh_pending;                         /* atomic LIFO */
@@ -73,6 +85,7 @@ struct AioContext {
     HANDLE *wait_handles;
     AioHandler **wait_owners;
     unsigned wait_alloc;
+    struct AioWin32Port *win32_port;    /* completion port, on first use */
 #else
     int epollfd;             /* -1 when using poll() */
     struct pollfd *pollfds;
@@ -82,7 +95,23 @@ struct AioContext {
 
     ThreadPool *thread_pool;
     int poll_depth;
+
+    /* ---- engine slots (home thread only) ---- */
+    struct {
+        void *data;
+        AioContextSlotCleanup *cleanup;
+    } slots[AIO_SLOT__MAX];
 };
+
+/* The data in slot @id of @ctx, NULL if empty. */
+static inline void *aio_context_slot_get(AioContext *ctx, AioContextSlotId id)
+{
+    return ctx->slots[id].data;
+}
+
+/* Fill an empty slot; @cleanup(@data) runs when the context is freed. */
+void aio_context_slot_set(AioContext *ctx, AioContextSlotId id, void *data,
+                          AioContextSlotCleanup *cleanup);
 
 /* Platform part (aio-posix.c / aio-win32.c). */
 int aio_context_platform_init(AioContext *ctx);

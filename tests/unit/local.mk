@@ -30,6 +30,34 @@ tests_unit_test_block_io_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 TESTS += tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 VALGRIND_TESTS = tests/unit/test-coroutine tests/unit/test-aio tests/unit/test-block-io
 
+# Windows: the completion-port loop and the file driver, on real files
+# and pipes (run under wine when cross-built).
+if OS_WINDOWS
+check_PROGRAMS += tests/unit/test-aio-win32 tests/unit/test-file-win32
+tests_unit_test_aio_win32_SOURCES = tests/unit/test-aio-win32.c
+tests_unit_test_aio_win32_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_aio_win32_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aio_win32_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+tests_unit_test_file_win32_SOURCES = tests/unit/test-file-win32.c
+tests_unit_test_file_win32_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_file_win32_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_file_win32_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-aio-win32 tests/unit/test-file-win32
+# The .exe tools under wine and QEMU on Linux exchange images (skipped
+# without wine, QEMU's tools or the tools).
+TESTS += tests/unit/win32-interop.sh
+endif
+EXTRA_DIST += tests/unit/test-aio-win32.c tests/unit/test-file-win32.c
+dist_noinst_SCRIPTS += tests/unit/win32-interop.sh
+# The tools' option parser, against the C library's getopt_long.
+check_PROGRAMS += tests/unit/test-tool-getopt
+tests_unit_test_tool_getopt_SOURCES = tests/unit/test-tool-getopt.c
+tests_unit_test_tool_getopt_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_tool_getopt_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_tool_getopt_LDADD = qemu-img/libtool-common.la $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-tool-getopt
+VALGRIND_TESTS += tests/unit/test-tool-getopt
+
 # ... and against every other backend this host can build.
 if HAVE_ASM_BACKEND
 check_PROGRAMS += tests/unit/test-coroutine-asm
@@ -63,6 +91,10 @@ endif
 # public API.
 dist_noinst_SCRIPTS += tests/unit/check-headers.sh tests/unit/check-exports.sh
 TESTS += tests/unit/check-headers.sh
+if OS_POSIX
+dist_noinst_SCRIPTS += tests/unit/emulator-disk.sh
+TESTS += tests/unit/emulator-disk.sh
+endif
 if !OS_WINDOWS
 if HAVE_LD_VERSION_SCRIPT
 TESTS += tests/unit/check-exports.sh
@@ -90,8 +122,34 @@ endif
 dist_noinst_SCRIPTS += tests/valgrind-wrapper tests/wine-wrapper tests/qemu-user-wrapper
 EXTRA_DIST += tests/valgrind.supp
 
+# The file protocol driver and its I/O engines, on real files.
+if OS_LINUX
+check_PROGRAMS += tests/unit/test-aio-engines
+tests_unit_test_aio_engines_SOURCES = tests/unit/test-aio-engines.c
+tests_unit_test_aio_engines_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_aio_engines_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_aio_engines_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-aio-engines
+VALGRIND_TESTS += tests/unit/test-aio-engines
+endif
+
+if OS_LINUX
+check_PROGRAMS += tests/unit/test-file-posix
+tests_unit_test_file_posix_SOURCES = tests/unit/test-file-posix.c
+tests_unit_test_file_posix_CPPFLAGS = $(UNIT_CPPFLAGS) \
+	-DQEMU_IMG_REF='"$(QEMU_IMG_REF)"' -DQEMU_IO_REF='"$(QEMU_IO_REF)"'
+tests_unit_test_file_posix_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_file_posix_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-file-posix
+VALGRIND_TESTS += tests/unit/test-file-posix
+endif
+
 # qcow2: a command-line driver of the library for the shell tests, which
 # compare our results with QEMU's tools.
 check_PROGRAMS += tests/unit/test-qcow2-io
 tests_unit_test_qcow2_io_SOURCES = tests/unit/test-qcow2-io.c
 tests_unit_test_qcow2_io_LDADD = $(COBLOCK_INTERNAL)
+dist_noinst_SCRIPTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh
+if OS_LINUX
+TESTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh
+endif

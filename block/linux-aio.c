@@ -1,0 +1,431 @@
+/*
+ * coblock — Linux AIO (libaio) engine
+ *
+ * Copyright (C) 2026 The coblock authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Life of a request (see include/block/raw-aio.h for the contract):
+ *
+ *   laio_co_submit     prepares an iocb on the coroutine's stack, puts it
+ *                      on the pending queue and yields.  The queue goes
+ *                      to the kernel from the submit BH, which runs later
+ *                      in the same loop iteration (or in the next one when
+ *                      the request came from a BH), so that every request
+ *                      started in one iteration shares one io_submit; a
+ *                      full batch is submitted at once.
+ *   io_submit          may take only a prefix of the batch (or none, with
+ *                      -EAGAIN) when the kernel context is full: the rest
+ *                      stays queued and is retried after completions.
+ *   completion         the kernel bumps our eventfd; the loop runs
+ *                      laio_completion_cb, which reaps events straight
+ *                      from the ring the kernel shares with us (no system
+ *                      call), continues short transfers, wakes finished
+ *                      coroutines with aio_co_wake and submits what
+ *                      became pending meanwhile.
+ *
+ * Re-entrancy: waking a coroutine can run arbitrary code, including a
+ * nested aio_poll that calls the completion handler again.  So every
+ * event is consumed (the ring head advanced) before its coroutine is
+ * woken, and no request is touched after its wake-up: it lives on the
+ * woken coroutine's stack.
+ */
+#include "util/osdep.h"
+#include "util/aio-int.h"
+#include "util/atomic.h"
+#include "util/queue.h"
+#include "block/raw-aio.h"
+
+#include <libaio.h>
+#include <sys/eventfd.h>
+
+/* Kernel ring size of the per-context engine (the kernel doubles it and
+ * rounds it up to whole pages). */
+#define LAIO_DEFAULT_EVENTS 1024
+/* iocbs per io_submit call. */
+#define LAIO_SUBMIT_CHUNK 128
+/* Events fetched per io_getevents call when the shared ring is unusable. */
+#define LAIO_EVENT_CHUNK 128
+/* Wait before retrying when the kernel refused everything and nothing of
+ * ours is in flight to trigger a retry. */
+#define LAIO_RETRY_NS (1 * 1000 * 1000)
+
+/* The completion ring the kernel maps into our address space; an
+ * io_context_t is its address.  Layout from the kernel's fs/aio.c ABI. */
+struct laio_ring {
+    unsigned id;
+    unsigned nr;                /* number of io_events */
+    unsigned head;              /* consumer index (ours) */
+    unsigned tail;              /* producer index (the kernel's) */
+    unsigned magic;
+    unsigned compat_features;
+    unsigned incompat_features;
+    unsigned header_length;
+    struct io_event io_events[];
+};
+#define LAIO_RING_MAGIC 0xa10a10a1
+
+typedef struct LaioRequest {
+    struct iocb iocb;
+    LinuxAioState *s;
+    Coroutine *co;
+    int fd;
+    RawAioType type;
+    int64_t offset;
+    QEMUIOVector *qiov;
+    size_t done;                /* bytes already transferred */
+    QEMUIOVector rest;          /* [done, size) of qiov, for continuations */
+    bool has_rest;
+    bool waiting;               /* co has yielded and wants a wake-up */
+    int ret;                    /* -EINPROGRESS until finished */
+    QSIMPLEQ_ENTRY(LaioRequest) next;
+} LaioRequest;
+
+struct LinuxAioState {
+    AioContext *ctx;
+    io_context_t io_ctx;
+    struct laio_ring *ring;     /* NULL: reap with io_getevents */
+    int efd;
+    bool in_slot;               /* the context's shared engine */
+
+    QSIMPLEQ_HEAD(, LaioRequest) pending;
+    unsigned n_pending;
+    unsigned in_flight;
+    QEMUBH *submit_bh;
+    QEMUTimer *retry_timer;
+    bool blocked;               /* the kernel said EAGAIN; wait for room */
+    bool in_completion;         /* the completion handler runs: it submits
+                                 * what is queued when it finishes */
+
+    /* io_getevents fallback: fetched events not yet processed. */
+    struct io_event events[LAIO_EVENT_CHUNK];
+    unsigned ev_pos, ev_count;
+
+    RawAioStats stats;
+};
+
+static void laio_submit_pending(LinuxAioState *s);
+
+/* ---- requests ---- */
+
+static void laio_prep(LaioRequest *req)
+{
+    struct iovec *iov = req->qiov->iov;
+    int niov = req->qiov->niov;
+
+    if (req->done) {
+        if (req->has_rest) {
+            qemu_iovec_destroy(&req->rest);
+        }
+        qemu_iovec_init_slice(&req->rest, req->qiov, req->done,
+                              req->qiov->size - req->done);
+        req->has_rest = true;
+        iov = req->rest.iov;
+        niov = req->rest.niov;
+    }
+    if (req->type == RAW_AIO_READ) {
+        io_prep_preadv(&req->iocb, req->fd, iov, niov,
+                       req->offset + (int64_t)req->done);
+    } else {
+        io_prep_pwritev(&req->iocb, req->fd, iov, niov,
+                        req->offset + (int64_t)req->done);
+    }
+    io_set_eventfd(&req->iocb, req->s->efd);
+}
+
+static void laio_enqueue(LinuxAioState *s, LaioRequest *req)
+{
+    QSIMPLEQ_INSERT_TAIL(&s->pending, req, next);
+    s->n_pending++;
+}
+
+static void laio_finish(LaioRequest *req, int ret)
+{
+    if (req->has_rest) {
+        qemu_iovec_destroy(&req->rest);
+        req->has_rest = false;
+    }
+    req->ret = ret;
+    if (req->waiting) {
+        /* From here on req belongs to the woken coroutine. */
+        aio_co_wake(req->co);
+    }
+}
+
+/* A kernel result for @req: finish it or queue its continuation. */
+static void laio_result(LinuxAioState *s, LaioRequest *req, int64_t res)
+{
+    int ret;
+
+    if (raw_aio_account(req->type, req->qiov, &req->done, res, &ret)) {
+        laio_finish(req, ret);
+        return;
+    }
+    if (res == -EAGAIN || res == -EINTR) {
+        s->stats.eagain++;
+    }
+    s->stats.resubmitted++;
+    laio_prep(req);
+    laio_enqueue(s, req);
+}
+
+/* ---- completions ---- */
+
+/* Take the next completion event, advancing past it before returning. */
+static bool laio_next_event(LinuxAioState *s, struct io_event *ev)
+{
+    struct laio_ring *ring = s->ring;
+
+    if (ring) {
+        unsigned head = ring->head;
+        unsigned tail = qatomic_load_acquire(&ring->tail);
+
+        if (head == tail) {
+            return false;
+        }
+        *ev = ring->io_events[head];
+        qatomic_store_release(&ring->head, (head + 1) % ring->nr);
+        return true;
+    }
+    if (s->ev_pos == s->ev_count) {
+        struct timespec zero = { 0, 0 };
+        int n;
+
+        do {
+            n = io_getevents(s->io_ctx, 0, LAIO_EVENT_CHUNK, s->events, &zero);
+        } while (n == -EINTR);
+        if (n <= 0) {
+            s->ev_pos = s->ev_count = 0;
+            return false;
+        }
+        s->ev_pos = 0;
+        s->ev_count = (unsigned)n;
+    }
+    *ev = s->events[s->ev_pos++];
+    return true;
+}
+
+static void laio_process_completions(LinuxAioState *s)
+{
+    struct io_event ev;
+
+    while (laio_next_event(s, &ev)) {
+        LaioRequest *req = container_of(ev.obj, LaioRequest, iocb);
+
+        assert(s->in_flight > 0);
+        s->in_flight--;
+        s->stats.completions++;
+        s->blocked = false;
+        /* res is the transfer's return value: bytes or -errno. */
+        laio_result(s, req, (int64_t)(long)ev.res);
+    }
+}
+
+static void laio_completion_cb(void *opaque)
+{
+    LinuxAioState *s = opaque;
+    uint64_t count;
+
+    /* Clear the eventfd first: events that arrive after this set it
+     * again, so none is missed. */
+    if (read(s->efd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+        /* Cannot happen for an eventfd we own; reap anyway. */
+    }
+    s->in_completion = true;
+    laio_process_completions(s);
+    s->in_completion = false;
+    if (!QSIMPLEQ_EMPTY(&s->pending)) {
+        laio_submit_pending(s);
+    }
+}
+
+/* ---- submission ---- */
+
+static void laio_submit_pending(LinuxAioState *s)
+{
+    struct iocb *iocbs[LAIO_SUBMIT_CHUNK];
+
+    qemu_bh_cancel(s->submit_bh);
+    while (!QSIMPLEQ_EMPTY(&s->pending)) {
+        LaioRequest *req;
+        int n = 0, ret, i;
+
+        QSIMPLEQ_FOREACH(req, &s->pending, next) {
+            iocbs[n++] = &req->iocb;
+            if (n == LAIO_SUBMIT_CHUNK) {
+                break;
+            }
+        }
+        ret = io_submit(s->io_ctx, n, iocbs);
+        s->stats.submit_calls++;
+        if (ret == -EAGAIN || ret == -EINTR || ret == 0) {
+            /* No room in the kernel: wait for completions to free some,
+             * or for the retry timer if none of ours are in flight. */
+            s->stats.eagain++;
+            s->blocked = true;
+            if (!s->in_flight) {
+                timer_mod(s->retry_timer,
+                          qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + LAIO_RETRY_NS);
+            }
+            return;
+        }
+        if (ret < 0) {
+            /* The first iocb is bad (e.g. -EBADF, -EINVAL): fail it and
+             * go on with the others. */
+            req = QSIMPLEQ_FIRST(&s->pending);
+            QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
+            s->n_pending--;
+            laio_finish(req, ret);
+            continue;
+        }
+        for (i = 0; i < ret; i++) {
+            QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
+        }
+        s->n_pending -= (unsigned)ret;
+        s->in_flight += (unsigned)ret;
+        s->stats.submitted += (uint64_t)ret;
+        if (s->in_flight > s->stats.max_in_flight) {
+            s->stats.max_in_flight = s->in_flight;
+        }
+        if (ret < n) {
+            /* The kernel took a prefix only: it is full. */
+            s->stats.eagain++;
+            s->blocked = true;
+            return;
+        }
+    }
+}
+
+static void laio_submit_bh(void *opaque)
+{
+    laio_submit_pending(opaque);
+}
+
+static void laio_retry_cb(void *opaque)
+{
+    LinuxAioState *s = opaque;
+
+    s->blocked = false;
+    laio_submit_pending(s);
+}
+
+int coroutine_fn laio_co_submit(LinuxAioState *s, int fd, int64_t offset,
+                                QEMUIOVector *qiov, RawAioType type,
+                                unsigned max_batch)
+{
+    LaioRequest req = {
+        .s = s,
+        .co = qemu_coroutine_self(),
+        .fd = fd,
+        .type = type,
+        .offset = offset,
+        .qiov = qiov,
+        .ret = -EINPROGRESS,
+    };
+
+    assert(qemu_in_coroutine());
+    assert(type == RAW_AIO_READ || type == RAW_AIO_WRITE);
+    assert(offset >= 0);
+    if (!qiov->size) {
+        return 0;
+    }
+    if (max_batch == 0) {
+        max_batch = RAW_AIO_DEFAULT_MAX_BATCH;
+    }
+    max_batch = MIN(max_batch, RAW_AIO_MAX_BATCH_LIMIT);
+
+    s->stats.requests++;
+    laio_prep(&req);
+    laio_enqueue(s, &req);
+    if (s->blocked) {
+        /* Completions will submit it. */
+    } else if (s->n_pending >= max_batch) {
+        laio_submit_pending(s);
+    } else if (!s->in_completion) {
+        /* (The completion handler submits when it has woken everyone,
+         * which spares a BH and the loop's wake-up.) */
+        qemu_bh_schedule(s->submit_bh);
+    }
+    if (req.ret == -EINPROGRESS) {
+        req.waiting = true;
+        qemu_coroutine_yield();
+    }
+    assert(req.ret != -EINPROGRESS);
+    return req.ret;
+}
+
+/* ---- life cycle ---- */
+
+LinuxAioState *laio_new(AioContext *ctx, unsigned nr_events, Error **errp)
+{
+    LinuxAioState *s = qemu_xmalloc0(sizeof(*s));
+    struct laio_ring *ring;
+    int ret;
+
+    s->ctx = ctx;
+    QSIMPLEQ_INIT(&s->pending);
+    s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->efd < 0) {
+        error_setg_errno(errp, errno, "failed to create an eventfd");
+        free(s);
+        return NULL;
+    }
+    ret = io_setup(nr_events ? nr_events : 1, &s->io_ctx);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "failed to create linux AIO context");
+        close(s->efd);
+        free(s);
+        return NULL;
+    }
+    ring = (struct laio_ring *)s->io_ctx;
+    if (ring && ring->magic == LAIO_RING_MAGIC && ring->incompat_features == 0 &&
+        ring->nr > 0) {
+        s->ring = ring;
+    }
+    s->submit_bh = aio_bh_new(ctx, laio_submit_bh, s);
+    s->retry_timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, laio_retry_cb, s);
+    aio_set_fd_handler(ctx, s->efd, laio_completion_cb, NULL, s);
+    return s;
+}
+
+void laio_free(LinuxAioState *s)
+{
+    if (!s) {
+        return;
+    }
+    /* Nobody may free an engine with requests of theirs outstanding, but
+     * be safe: let the kernel finish what it has. */
+    while (s->in_flight || !QSIMPLEQ_EMPTY(&s->pending)) {
+        aio_poll(s->ctx, true);
+    }
+    aio_set_fd_handler(s->ctx, s->efd, NULL, NULL, NULL);
+    timer_free(s->retry_timer);
+    qemu_bh_delete(s->submit_bh);
+    io_destroy(s->io_ctx);
+    close(s->efd);
+    free(s);
+}
+
+static void laio_slot_cleanup(void *data)
+{
+    laio_free(data);
+}
+
+LinuxAioState *laio_get(AioContext *ctx, Error **errp)
+{
+    LinuxAioState *s = aio_context_slot_get(ctx, AIO_SLOT_LINUX_AIO);
+
+    if (!s) {
+        s = laio_new(ctx, LAIO_DEFAULT_EVENTS, errp);
+        if (!s) {
+            return NULL;
+        }
+        s->in_slot = true;
+        aio_context_slot_set(ctx, AIO_SLOT_LINUX_AIO, s, laio_slot_cleanup);
+    }
+    return s;
+}
+
+void laio_get_stats(LinuxAioState *s, RawAioStats *stats)
+{
+    *stats = s->stats;
+}
