@@ -563,8 +563,7 @@ int coroutine_fn qcow2_free_entry_storage(BlockDriverState *bs,
 /*
  * Rewrite the L2 entries of whole clusters [offset, offset + bytes):
  *   mode 0 (zero):        zero flag; keep the host cluster unless @unmap
- *   mode 1 (discard):     zero flag if the image has a backing file, else
- *                         unallocated (v3); unallocated (v2)
+ *   mode 1 (discard):     zero flag (v3), unallocated (v2)
  *   mode 2 (full discard): unallocated
  */
 enum { CLUSTERS_ZERO, CLUSTERS_DISCARD, CLUSTERS_FULL_DISCARD };
@@ -629,7 +628,19 @@ static int coroutine_fn rewrite_clusters(BlockDriverState *bs, uint64_t offset,
                 }
                 break;
             case CLUSTERS_DISCARD:
-                new = (s->version >= 3 && bs->backing) ? QCOW2_OFLAG_ZERO : 0;
+                /* v3: discarded clusters read as zeroes (what is zero or
+                 * falls through to nothing already stays); v2 can only
+                 * deallocate (the caller does not discard over a backing
+                 * file then). */
+                if (s->version >= 3) {
+                    if (t == QCOW2_CLUSTER_ZERO_PLAIN ||
+                        (t == QCOW2_CLUSTER_UNALLOCATED && !bs->backing)) {
+                        continue;
+                    }
+                    new = QCOW2_OFLAG_ZERO;
+                } else {
+                    new = 0;
+                }
                 break;
             default:
                 new = 0;

@@ -2350,6 +2350,10 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
         error_setg(errp, "Invalid image size specified");
         return -EINVAL;
     }
+    if (!QEMU_IS_ALIGNED(new_size, BDRV_SECTOR_SIZE)) {
+        error_setg(errp, "The new size must be a multiple of 512");
+        return -EINVAL;
+    }
     if ((unsigned)prealloc >= PREALLOC_MODE__MAX) {
         error_setg(errp, "Unsupported preallocation mode");
         return -ENOTSUP;

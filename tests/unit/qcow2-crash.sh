@@ -19,6 +19,7 @@
 set -u
 QEMU_IMG=${QEMU_IMG:-/usr/bin/qemu-img}
 T=${top_builddir:-.}/tests/unit/test-qcow2-io
+T=$(cd "$(dirname "$T")" && pwd)/$(basename "$T")
 ITERATIONS=${ITERATIONS:-12}
 [ -x "$QEMU_IMG" ] || { echo "no qemu-img: skipped"; exit 77; }
 

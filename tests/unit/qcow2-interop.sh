@@ -23,6 +23,7 @@ set -u
 QEMU_IMG=${QEMU_IMG:-/usr/bin/qemu-img}
 QEMU_IO=${QEMU_IO:-/usr/bin/qemu-io}
 T=${top_builddir:-.}/tests/unit/test-qcow2-io
+T=$(cd "$(dirname "$T")" && pwd)/$(basename "$T")
 [ -x "$QEMU_IMG" ] && [ -x "$QEMU_IO" ] || { echo "no QEMU tools: skipped"; exit 77; }
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/qcow2-interop.XXXXXX")
