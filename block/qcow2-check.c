@@ -80,12 +80,21 @@ static void inc_refs(CheckState *cs, uint64_t offset, uint64_t size)
     }
     first = offset >> s->cluster_bits;
     last = (offset + size - 1) >> s->cluster_bits;
-    if (last >= cs->nb_clusters) {
+    /* Within a cluster of the end of the file is fine (the last cluster
+     * may be short); further out, the reference is broken. */
+    if (offset >= s->file_size && offset - s->file_size >= s->cluster_size) {
         fprintf(stderr, "ERROR: counting reference for region exceeding the "
                 "end of the file by one cluster or more: offset %#" PRIx64
                 " size %#" PRIx64 "\n", offset, size);
         cs->res->corruptions++;
         return;
+    }
+    if (last >= cs->nb_clusters) {
+        if (ensure_counts(cs, last + 1) < 0) {
+            cs->res->check_errors++;
+            return;
+        }
+        cs->nb_clusters = last + 1;
     }
     for (uint64_t c = first; c <= last; c++) {
         if (cs->counts[c] != UINT32_MAX) {
@@ -127,7 +136,8 @@ static int coroutine_fn check_l2(CheckState *cs, uint64_t l2_offset,
     uint64_t *l2;
     int ret;
 
-    if ((l2_offset >> s->cluster_bits) >= cs->nb_clusters) {
+    if (l2_offset >= s->file_size &&
+        l2_offset - s->file_size >= s->cluster_size) {
         /* Already reported by inc_refs. */
         return 0;
     }
@@ -161,15 +171,16 @@ static int coroutine_fn check_l2(CheckState *cs, uint64_t l2_offset,
             continue;
         }
         if (e & L2E_STD_RESERVED_MASK) {
-            fprintf(stderr, "ERROR: L2 entry %#" PRIx64 " at L2 offset %#"
-                    PRIx64 " has reserved bits set\n", e, l2_offset);
+            fprintf(stderr, "ERROR found l2 entry with reserved bits set: %"
+                    PRIx64 "\n", e);
             cs->res->corruptions++;
             continue;
         }
         if (!qcow2_classify_l2_entry(s, e, &t)) {
-            fprintf(stderr, "ERROR offset=%" PRIx64 ": Data cluster is not "
+            fprintf(stderr, "ERROR offset=%" PRIx64 ": %s cluster is not "
                     "properly aligned; L2 entry corrupted.\n",
-                    e & L2E_OFFSET_MASK);
+                    e & L2E_OFFSET_MASK,
+                    (e & QCOW2_OFLAG_ZERO) ? "Preallocated" : "Data");
             cs->res->corruptions++;
             continue;
         }
@@ -224,8 +235,8 @@ static int coroutine_fn check_l1(CheckState *cs, uint64_t l1_offset,
             continue;
         }
         if (e & L1E_RESERVED_MASK) {
-            fprintf(stderr, "ERROR: L1 entry %#" PRIx64 " (index %" PRIu32
-                    ") has reserved bits set\n", e, i);
+            fprintf(stderr, "ERROR found L1 entry with reserved bits set: %"
+                    PRIx64 "\n", e);
             cs->res->corruptions++;
             continue;
         }
@@ -266,7 +277,7 @@ static void coroutine_fn check_refcount_table(CheckState *cs)
             cs->rebuild = true;
             continue;
         }
-        if ((e >> s->cluster_bits) >= cs->nb_clusters) {
+        if ((e >> s->cluster_bits) >= size_to_clusters(s, s->file_size)) {
             fprintf(stderr, "%s refcount block %" PRIu64 " is outside image\n",
                     (cs->fix & BDRV_FIX_ERRORS) ? "Repairing" : "ERROR", i);
             cs->res->corruptions++;
@@ -281,10 +292,6 @@ static void coroutine_fn check_refcount_table(CheckState *cs)
             continue;
         }
         inc_refs(cs, e, s->cluster_size);
-        if (cs->counts[e >> s->cluster_bits] > 1) {
-            /* Shared with other metadata: the structure is unsafe. */
-            cs->rebuild = true;
-        }
     }
 }
 
@@ -323,6 +330,28 @@ static int coroutine_fn check_bitmaps(CheckState *cs)
     return 0;
 }
 
+/* A refcount block used for anything else is not to be trusted. */
+static void check_refblock_sharing(CheckState *cs)
+{
+    BDRVQcow2State *s = cs->bs->opaque;
+
+    for (uint64_t i = 0; i < s->refcount_table_size; i++) {
+        uint64_t e = s->refcount_table[i];
+        uint64_t c = e >> s->cluster_bits;
+
+        if (!e || (e & REFT_RESERVED_MASK) || offset_into_cluster(s, e) ||
+            c >= cs->nb_clusters || e < s->cluster_size) {
+            continue;
+        }
+        if (cs->counts[c] > 1) {
+            fprintf(stderr, "ERROR refcount block %" PRIu64 " refcount=%"
+                    PRIu32 "\n", i, cs->counts[c]);
+            cs->res->corruptions++;
+            cs->rebuild = true;
+        }
+    }
+}
+
 /* Count every reference the image makes. */
 static int coroutine_fn count_references(CheckState *cs)
 {
@@ -338,14 +367,30 @@ static int coroutine_fn count_references(CheckState *cs)
     }
     inc_refs(cs, s->snapshots_offset, s->snapshots_size);
     for (uint32_t i = 0; i < s->nb_snapshots; i++) {
-        ret = check_l1(cs, s->snapshots[i].l1_table_offset,
-                       s->snapshots[i].l1_size, false);
+        Qcow2Snapshot *sn = &s->snapshots[i];
+        if (sn->l1_invalid) {
+            if (offset_into_cluster(s, sn->l1_table_offset)) {
+                fprintf(stderr, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64
+                        ": L1 table is not cluster aligned; snapshot table "
+                        "entry corrupted\n", sn->id_str, sn->name,
+                        sn->l1_table_offset);
+            } else {
+                fprintf(stderr, "ERROR snapshot %s (%s) l1_size=%#" PRIx32
+                        ": L1 table is too large; snapshot table entry "
+                        "corrupted\n", sn->id_str, sn->name, sn->l1_size);
+            }
+            cs->res->corruptions++;
+            continue;
+        }
+        ret = check_l1(cs, sn->l1_table_offset, sn->l1_size, false);
         if (ret < 0) {
             return ret;
         }
     }
     check_refcount_table(cs);
-    return check_bitmaps(cs);
+    ret = check_bitmaps(cs);
+    check_refblock_sharing(cs);
+    return ret;
 }
 
 /* First-fit allocation in the counts (for the rebuilt structure). */

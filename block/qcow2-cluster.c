@@ -66,6 +66,14 @@ static int64_t coroutine_fn l1_entry_l2_offset(BlockDriverState *bs,
                                 off, l1_index);
         return -EIO;
     }
+    /* Tables are written before anything points at them: one past the
+     * end of the file was never written. */
+    if (off >= ROUND_UP(s->file_size, (uint64_t)s->cluster_size)) {
+        qcow2_signal_corruption(bs, true, -1, -1, "L2 table offset %#" PRIx64
+                                " is beyond the end of the image file (L1 "
+                                "index: %#" PRIx64 ")", off, l1_index);
+        return -EIO;
+    }
     return (int64_t)off;
 }
 

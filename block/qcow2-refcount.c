@@ -317,7 +317,7 @@ int qcow2_check_metadata_overlap(BlockDriverState *bs, int chk,
     }
     if (chk & QCOW2_OL_INACTIVE_L1) {
         for (uint32_t i = 0; i < s->nb_snapshots; i++) {
-            if (s->snapshots[i].l1_size &&
+            if (s->snapshots[i].l1_size && !s->snapshots[i].l1_invalid &&
                 ranges_overlap(offset, size, s->snapshots[i].l1_table_offset,
                                (uint64_t)s->snapshots[i].l1_size * 8)) {
                 return QCOW2_OL_INACTIVE_L1;

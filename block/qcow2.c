@@ -551,7 +551,7 @@ static int read_snapshots(BlockDriverState *bs, Error **errp)
         uint32_t extra, id_len, name_len;
 
         pos = align8(pos);
-        if (max_read - pos < 40) {
+        if (pos > max_read || max_read - pos < 40) {
             goto too_large;
         }
         sn->l1_table_offset = q2_ld64(buf + pos);
@@ -582,12 +582,11 @@ static int read_snapshots(BlockDriverState *bs, Error **errp)
         sn->name = qemu_xstrndup((const char *)buf + pos, name_len);
         pos += name_len;
 
-        if (!table_offset_valid(s, sn->l1_table_offset, sn->l1_size, 8,
-                                QCOW2_MAX_L1_BYTES)) {
-            error_setg(errp, "Snapshot L1 table offset invalid");
-            free(buf);
-            return -EINVAL;
-        }
+        /* A broken snapshot does not keep the active image from being
+         * used: check reports it, nothing else looks at its tables. */
+        sn->l1_invalid = !table_offset_valid(s, sn->l1_table_offset,
+                                             sn->l1_size, 8,
+                                             QCOW2_MAX_L1_BYTES);
     }
     s->snapshots_size = align8(pos);
     free(buf);
@@ -629,7 +628,7 @@ static int read_bitmaps(BlockDriverState *bs, Error **errp)
         return 0;
     }
     if (s->nb_bitmaps == 0) {
-        error_setg(errp, "bitmaps_ext: Image has no bitmaps");
+        error_setg(errp, "found bitmaps extension with zero bitmaps");
         return -EINVAL;
     }
     if (s->nb_bitmaps > QCOW2_MAX_BITMAPS) {
@@ -639,7 +638,9 @@ static int read_bitmaps(BlockDriverState *bs, Error **errp)
         return -EINVAL;
     }
     if (s->bitmap_directory_size > QCOW2_MAX_BITMAP_DIRECTORY) {
-        error_setg(errp, "bitmaps_ext: Bitmap directory too large");
+        error_setg(errp, "bitmaps_ext: bitmap directory size (%" PRIu64
+                   ") exceeds the maximum supported size (%d)",
+                   s->bitmap_directory_size, QCOW2_MAX_BITMAP_DIRECTORY);
         return -EINVAL;
     }
     if (!table_offset_valid(s, s->bitmap_directory_offset,
@@ -667,7 +668,8 @@ static int read_bitmaps(BlockDriverState *bs, Error **errp)
         Qcow2Bitmap *bm = &s->bitmaps[i];
         uint32_t name_size, extra;
 
-        if (s->bitmap_directory_size - pos < 24) {
+        if (pos > s->bitmap_directory_size ||
+            s->bitmap_directory_size - pos < 24) {
             goto broken;
         }
         bm->table_offset = q2_ld64(dir + pos);
@@ -685,8 +687,12 @@ static int read_bitmaps(BlockDriverState *bs, Error **errp)
         bm->name = qemu_xstrndup((const char *)dir + pos, name_size);
         pos = align8(pos + name_size);
         if (!table_offset_valid(s, bm->table_offset, bm->table_size, 8,
-                                QCOW2_MAX_L1_BYTES)) {
-            goto broken;
+                                QCOW2_MAX_L1_BYTES) ||
+            bm->table_offset < s->cluster_size) {
+            error_setg(errp, "Bitmap '%s' doesn't satisfy the constraints",
+                       bm->name);
+            free(dir);
+            return -EINVAL;
         }
     }
     free(dir);
@@ -1002,7 +1008,7 @@ static int load_inactive_l2(BlockDriverState *bs, Error **errp)
         uint64_t *l1;
         int ret;
 
-        if (!sn->l1_size) {
+        if (!sn->l1_size || sn->l1_invalid) {
             continue;
         }
         l1 = qemu_try_malloc((size_t)sn->l1_size * 8);
@@ -1173,6 +1179,12 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
     if (s->header_length > QCOW2_HDR_COMPRESSION_TYPE) {
         s->compression_type = hbuf[QCOW2_HDR_COMPRESSION_TYPE];
     }
+    if (s->compression_type > QCOW2_COMPRESSION_ZSTD) {
+        error_setg(errp, "qcow2: unknown compression type: %u",
+                   s->compression_type);
+        ret = -EINVAL;
+        goto fail;
+    }
     if (s->incompatible_features & QCOW2_INCOMPAT_COMPRESSION) {
         if (s->compression_type == QCOW2_COMPRESSION_ZLIB) {
             error_setg(errp, "qcow2: Compression type incompatible feature "
@@ -1186,10 +1198,11 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         ret = -EINVAL;
         goto fail;
     }
-    if (s->compression_type > QCOW2_COMPRESSION_ZSTD) {
-        error_setg(errp, "qcow2: unknown compression type: %u",
-                   s->compression_type);
-        ret = -EINVAL;
+    if (!qcow2_compression_supported(s->compression_type)) {
+        error_setg(errp, "qcow2: %s compression is not supported by this "
+                   "build", s->compression_type == QCOW2_COMPRESSION_ZSTD ?
+                   "zstd" : "zlib");
+        ret = -ENOTSUP;
         goto fail;
     }
 
@@ -1824,6 +1837,16 @@ static int64_t coroutine_fn write_piece(BlockDriverState *bs, uint64_t offset,
         return ret;
     }
     if (type == QCOW2_CLUSTER_NORMAL && copied) {
+        /* Data is written before the L2 entry that exposes it: a cluster
+         * wholly past the end of the file is a broken entry. */
+        if (start_of_cluster(s, host) >=
+            ROUND_UP(s->file_size, (uint64_t)s->cluster_size)) {
+            qcow2_signal_corruption(bs, true, -1, -1, "Data cluster offset %#"
+                                    PRIx64 " is beyond the end of the image "
+                                    "file", start_of_cluster(s, host));
+            qemu_co_mutex_unlock(&s->lock);
+            return -EIO;
+        }
         ret = qcow2_pre_write_overlap_check(bs, 0, host, cur);
         if (ret < 0) {
             qemu_co_mutex_unlock(&s->lock);

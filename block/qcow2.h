@@ -53,7 +53,7 @@
 #define QCOW2_MAX_SNAPSHOT_EXTRA    1024
 #define QCOW2_MAX_SNAPSHOT_TABLE    (64 * MiB)
 #define QCOW2_MAX_BITMAPS           65535
-#define QCOW2_MAX_BITMAP_DIRECTORY  (64 * MiB)
+#define QCOW2_MAX_BITMAP_DIRECTORY  67107840    /* 65535 entries of 1 KiB */
 /* Host offsets in L1/L2 entries have 56 bits. */
 #define QCOW2_MAX_HOST_OFFSET       (UINT64_C(1) << 56)
 
@@ -197,6 +197,7 @@ typedef struct Qcow2Snapshot {
     uint64_t vm_state_size;
     char *id_str;
     char *name;
+    bool l1_invalid;            /* L1 table misplaced: ignored but by check */
 } Qcow2Snapshot;
 
 typedef struct Qcow2Bitmap {

@@ -149,7 +149,20 @@ endif
 check_PROGRAMS += tests/unit/test-qcow2-io
 tests_unit_test_qcow2_io_SOURCES = tests/unit/test-qcow2-io.c
 tests_unit_test_qcow2_io_LDADD = $(COBLOCK_INTERNAL)
-dist_noinst_SCRIPTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh
+dist_noinst_SCRIPTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh \
+	tests/unit/qcow2-stress.sh
 if OS_LINUX
-TESTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh
+TESTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh \
+	tests/unit/qcow2-stress.sh
+endif
+
+# qcow2: the corpus of broken images (tests/qcow2-corpus/).
+check_PROGRAMS += tests/qcow2-corpus/qcow2-corpus
+tests_qcow2_corpus_qcow2_corpus_SOURCES = tests/qcow2-corpus/qcow2-corpus.c
+tests_qcow2_corpus_qcow2_corpus_LDADD = $(COBLOCK_INTERNAL)
+noinst_HEADERS += tests/qcow2-corpus/expectations.h
+dist_noinst_SCRIPTS += tests/qcow2-corpus/corpus-test.sh tests/qcow2-corpus/record-qemu.sh
+EXTRA_DIST += tests/qcow2-corpus/qemu-7.2.txt
+if OS_LINUX
+TESTS += tests/qcow2-corpus/corpus-test.sh
 endif
