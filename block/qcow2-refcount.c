@@ -753,6 +753,9 @@ static int coroutine_fn update_refcount_range(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     void *block = NULL;
     uint64_t cur_boff = 0;
+    /* |addend| (INT64_MIN included) */
+    uint64_t mag = addend < 0 ? (uint64_t)0 - (uint64_t)addend
+                              : (uint64_t)addend;
     int ret = 0;
 
     for (uint64_t c = first; c < first + nb; c++) {
@@ -786,17 +789,17 @@ static int coroutine_fn update_refcount_range(BlockDriverState *bs,
             cur_boff = (uint64_t)boff;
         }
         old = qcow2_refblock_get(block, idx, s->refcount_order);
-        if (addend < 0 && old < (uint64_t)-addend) {
+        if (addend < 0 && old < mag) {
             qcow2_signal_corruption(bs, true, -1, -1, "Refcount underflow "
                                     "for cluster %#" PRIx64, c);
             ret = -EIO;
             break;
         }
-        if (addend > 0 && s->refcount_max - old < (uint64_t)addend) {
+        if (addend > 0 && s->refcount_max - old < mag) {
             ret = -ERANGE;
             break;
         }
-        new = addend < 0 ? old - (uint64_t)-addend : old + (uint64_t)addend;
+        new = addend < 0 ? old - mag : old + mag;
         if (addend > 0 && c + 1 > s->alloc_end) {
             s->alloc_end = c + 1;
         }

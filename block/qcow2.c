@@ -1979,9 +1979,7 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
         qemu_co_mutex_unlock(&s->lock);
         goto out;
     }
-    entry = QCOW2_OFLAG_COMPRESSED | (uint64_t)coffset |
-            (((((uint64_t)coffset + (uint64_t)clen - 1) >> 9) -
-              ((uint64_t)coffset >> 9)) << s->csize_shift);
+    entry = qcow2_make_compressed_entry(s, (uint64_t)coffset, (uint64_t)clen);
     q2_st64(&slice[idx], entry);
     qcow2_cache_entry_mark_dirty(s->l2_cache, slice);
     qcow2_cache_put(s->l2_cache, (void **)&slice);

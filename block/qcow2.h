@@ -440,6 +440,16 @@ static inline void qcow2_parse_compressed(const BDRVQcow2State *s,
     *csize = nb_sectors * 512 - (*coffset & 511);
 }
 
+/* The descriptor of @len bytes of compressed data at host byte @coffset:
+ * the sector count covers up to the end of the sector the data ends in. */
+static inline uint64_t qcow2_make_compressed_entry(const BDRVQcow2State *s,
+                                                   uint64_t coffset,
+                                                   uint64_t len)
+{
+    uint64_t extra = ((coffset + len - 1) >> 9) - (coffset >> 9);
+    return QCOW2_OFLAG_COMPRESSED | coffset | (extra << s->csize_shift);
+}
+
 /* ---- qcow2.c ---- */
 int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
                                           int len);

@@ -166,3 +166,14 @@ EXTRA_DIST += tests/qcow2-corpus/qemu-7.2.txt
 if OS_LINUX
 TESTS += tests/qcow2-corpus/corpus-test.sh
 endif
+
+# qcow2: unit tests (pure functions, and the driver on real files).
+check_PROGRAMS += tests/unit/test-qcow2
+tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
+tests_unit_test_qcow2_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_qcow2_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_qcow2_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+if OS_LINUX
+TESTS += tests/unit/test-qcow2
+VALGRIND_TESTS += tests/unit/test-qcow2
+endif
