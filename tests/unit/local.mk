@@ -144,36 +144,31 @@ TESTS += tests/unit/test-file-posix
 VALGRIND_TESTS += tests/unit/test-file-posix
 endif
 
-# qcow2: a command-line driver of the library for the shell tests, which
-# compare our results with QEMU's tools.
-check_PROGRAMS += tests/unit/test-qcow2-io
-tests_unit_test_qcow2_io_SOURCES = tests/unit/test-qcow2-io.c
-tests_unit_test_qcow2_io_LDADD = $(COBLOCK_INTERNAL)
+# qcow2 (Linux: the tests use POSIX file calls and QEMU's tools).
+#   test-qcow2        unit tests: pure functions, and the driver on files
+#   test-qcow2-io     a command-line driver of the library for the scripts
+#   qcow2-interop.sh  both ways against QEMU 7.2 (options, backing, snapshots)
+#   qcow2-crash.sh    kill -9 a writer, then check (ours and QEMU's)
+#   qcow2-stress.sh   64 requests in flight with a byte-exact mirror
+#   qcow2-corpus      the broken images of tests/qcow2-corpus/
 dist_noinst_SCRIPTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh \
-	tests/unit/qcow2-stress.sh
-if OS_LINUX
-TESTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh \
-	tests/unit/qcow2-stress.sh
-endif
-
-# qcow2: the corpus of broken images (tests/qcow2-corpus/).
-check_PROGRAMS += tests/qcow2-corpus/qcow2-corpus
-tests_qcow2_corpus_qcow2_corpus_SOURCES = tests/qcow2-corpus/qcow2-corpus.c
-tests_qcow2_corpus_qcow2_corpus_LDADD = $(COBLOCK_INTERNAL)
+	tests/unit/qcow2-stress.sh tests/qcow2-corpus/corpus-test.sh \
+	tests/qcow2-corpus/record-qemu.sh
 noinst_HEADERS += tests/qcow2-corpus/expectations.h
-dist_noinst_SCRIPTS += tests/qcow2-corpus/corpus-test.sh tests/qcow2-corpus/record-qemu.sh
 EXTRA_DIST += tests/qcow2-corpus/qemu-7.2.txt
 if OS_LINUX
-TESTS += tests/qcow2-corpus/corpus-test.sh
-endif
-
-# qcow2: unit tests (pure functions, and the driver on real files).
-check_PROGRAMS += tests/unit/test-qcow2
+check_PROGRAMS += tests/unit/test-qcow2 tests/unit/test-qcow2-io \
+	tests/qcow2-corpus/qcow2-corpus
 tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
 tests_unit_test_qcow2_CPPFLAGS = $(UNIT_CPPFLAGS)
 tests_unit_test_qcow2_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_qcow2_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
-if OS_LINUX
-TESTS += tests/unit/test-qcow2
+tests_unit_test_qcow2_io_SOURCES = tests/unit/test-qcow2-io.c
+tests_unit_test_qcow2_io_LDADD = $(COBLOCK_INTERNAL)
+tests_qcow2_corpus_qcow2_corpus_SOURCES = tests/qcow2-corpus/qcow2-corpus.c
+tests_qcow2_corpus_qcow2_corpus_LDADD = $(COBLOCK_INTERNAL)
+TESTS += tests/unit/test-qcow2 tests/unit/qcow2-interop.sh \
+	tests/unit/qcow2-crash.sh tests/unit/qcow2-stress.sh \
+	tests/qcow2-corpus/corpus-test.sh
 VALGRIND_TESTS += tests/unit/test-qcow2
 endif
