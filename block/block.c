@@ -448,8 +448,6 @@ static void bdrv_close(BlockDriverState *bs)
     bs->opaque = NULL;
     qdict_unref(bs->options);
     bs->options = NULL;
-    qdict_unref(bs->full_open_options);
-    bs->full_open_options = NULL;
 }
 
 void bdrv_unref(BlockDriverState *bs)
@@ -782,8 +780,6 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
     snprintf(bs->node_name, sizeof(bs->node_name), "%s", node_name);
     if (filename) {
         snprintf(bs->filename, sizeof(bs->filename), "%s", filename);
-    } else if (json_filename) {
-        snprintf(bs->filename, sizeof(bs->filename), "%s", json_filename);
     }
 
     /* 3. a format needs its protocol child */
@@ -862,6 +858,10 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
     }
     if (bs->read_only == false && !(flags & BDRV_O_RDWR)) {
         bs->read_only = true;
+    }
+
+    if (!bs->filename[0] && json_filename) {
+        snprintf(bs->filename, sizeof(bs->filename), "%s", json_filename);
     }
 
     /* 5. limits, permissions, backing chain */
@@ -1086,9 +1086,81 @@ void image_info_specific_free(ImageInfoSpecific *info)
     }
 }
 
+static bool is_strong_opt(const BlockDriver *drv, const char *key)
+{
+    const char *const *p;
+
+    for (p = drv->strong_runtime_opts; p && *p; p++) {
+        if (!strcmp(*p, key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A node is shown by its plain filename when nothing but a filename
+ * among the options it was opened with changes what the guest sees, and
+ * the same holds for its protocol child. */
+static bool node_is_plain(BlockDriverState *bs)
+{
+    const QDictEntry *e;
+
+    for (e = bs->options ? qdict_first(bs->options) : NULL; e;
+         e = qdict_next(bs->options, e)) {
+        const char *key = qdict_entry_key(e);
+        if (strcmp(key, "filename") && is_strong_opt(bs->drv, key)) {
+            return false;
+        }
+    }
+    return !bs->file || node_is_plain(bs->file->bs);
+}
+
+/* The strong options of @bs and its protocol child as dotted keys. */
+static void collect_json_options(BlockDriverState *bs, QDict *out,
+                                 const char *prefix)
+{
+    const QDictEntry *e;
+    char *key;
+
+    key = qemu_xasprintf("%sdriver", prefix);
+    qdict_put_str(out, key, bs->drv->format_name);
+    free(key);
+    for (e = bs->options ? qdict_first(bs->options) : NULL; e;
+         e = qdict_next(bs->options, e)) {
+        if (is_strong_opt(bs->drv, qdict_entry_key(e))) {
+            key = qemu_xasprintf("%s%s", prefix, qdict_entry_key(e));
+            qdict_put_typed(out, key, qdict_entry_type(e), qdict_entry_value(e));
+            free(key);
+        }
+    }
+    if (bs->file) {
+        char *sub = qemu_xasprintf("%sfile.", prefix);
+        collect_json_options(bs->file->bs, out, sub);
+        free(sub);
+    }
+}
+
 char *bdrv_get_display_filename(BlockDriverState *bs)
 {
-    return qemu_xstrdup(bs->filename);
+    QDict *d;
+    char *json, *ret;
+
+    if (!bs->drv) {
+        return qemu_xstrdup(bs->filename);
+    }
+    if (node_is_plain(bs)) {
+        while (bs->file && bs->drv->is_format) {
+            bs = bs->file->bs;
+        }
+        return qemu_xstrdup(bs->filename);
+    }
+    d = qdict_new();
+    collect_json_options(bs, d, "");
+    json = qdict_to_json(d);
+    qdict_unref(d);
+    ret = qemu_xasprintf("json:%s", json);
+    free(json);
+    return ret;
 }
 
 AioContext *bdrv_get_context(BlockDriverState *bs)

@@ -1589,7 +1589,10 @@ static const QemuOptsList raw_create_opts = {
     },
 };
 
+static const char *const file_strong_opts[] = { "filename", NULL };
+
 const BlockDriver bdrv_file = {
+    .strong_runtime_opts = file_strong_opts,
     .struct_size = sizeof(BlockDriver),
     .api_version = BLOCK_DRIVER_API_VERSION,
     .format_name = "file",

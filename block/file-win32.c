@@ -1817,7 +1817,10 @@ static const QemuOptsList win32_create_opts = {
     },
 };
 
+static const char *const file_strong_opts[] = { "filename", NULL };
+
 const BlockDriver bdrv_file = {
+    .strong_runtime_opts = file_strong_opts,
     .struct_size = sizeof(BlockDriver),
     .api_version = BLOCK_DRIVER_API_VERSION,
     .format_name = "file",

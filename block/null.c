@@ -121,6 +121,8 @@ static int64_t null_get_allocated_file_size(BlockDriverState *bs)
     return 0;
 }
 
+static const char *const null_strong_opts[] = { "size", "read-zeroes", NULL };
+
 const BlockDriver bdrv_null_co = {
     .struct_size = sizeof(BlockDriver),
     .api_version = BLOCK_DRIVER_API_VERSION,
@@ -136,6 +138,7 @@ const BlockDriver bdrv_null_co = {
     .flush = null_co_flush,
     .block_status = null_co_block_status,
     .get_allocated_file_size = null_get_allocated_file_size,
+    .strong_runtime_opts = null_strong_opts,
     .supported_write_flags = BDRV_REQ_FUA,
     .supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
 };

@@ -246,6 +246,8 @@ static const QemuOptsList raw_create_opts = {
     },
 };
 
+static const char *const raw_strong_opts[] = { "offset", "size", NULL };
+
 const BlockDriver bdrv_raw = {
     .struct_size = sizeof(BlockDriver),
     .api_version = BLOCK_DRIVER_API_VERSION,
@@ -269,4 +271,5 @@ const BlockDriver bdrv_raw = {
     .supported_write_flags = BDRV_REQ_FUA,
     .supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
     .supported_truncate_flags = BDRV_REQ_ZERO_WRITE,
+    .strong_runtime_opts = raw_strong_opts,
 };

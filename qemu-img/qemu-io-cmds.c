@@ -36,7 +36,51 @@
 
 BlockBackend *qemuio_blk;
 bool qemuio_quit;
+bool qemuio_image_opts;
 bool qemuio_misalign;
+
+static void report_prefix(void)
+{
+    const char *prog = error_get_progname();
+
+    if (prog && *prog) {
+        fprintf(stderr, "%s: ", prog);
+    }
+}
+
+void qemuio_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    report_prefix();
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void qemuio_warn(const char *fmt, ...)
+{
+    va_list ap;
+
+    report_prefix();
+    fputs("warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+void qemuio_report_err(Error *err)
+{
+    const char *hint = error_get_hint(err);
+
+    qemuio_error("%s", error_get_pretty(err));
+    if (hint) {
+        fputs(hint, stderr);
+    }
+    error_free(err);
+}
 
 enum {
     CMD_NOFILE_OK = 1 << 0,     /* runs without an open image */
@@ -180,7 +224,7 @@ static int parse_number(const char *s, int64_t *value)
     int ret = tool_parse_size(s, &v, &hex_suffix);
 
     if (hex_suffix) {
-        warn_report("Using a multiplier suffix on hex numbers is deprecated:"
+        qemuio_warn("Using a multiplier suffix on hex numbers is deprecated:"
                     " %s", s);
     }
     if (ret < 0) {
@@ -303,24 +347,11 @@ static bool iobuf_from_file(IOBuf *b, int64_t len, const char *path)
         return false;
     }
     fclose(f);
-    if (got == 0 && want > 0) {
+    if (got == 0) {
+        /* Also for a length of 0: nothing was read. */
         fprintf(stderr, "%s: file is empty\n", path);
         iobuf_free(b);
         return false;
-    }
-    if (got == 0) {
-        /* Nothing to write; an empty file is still refused below. */
-        FILE *g = fopen(path, "rb");
-        bool empty = !g || fgetc(g) == EOF;
-        if (g) {
-            fclose(g);
-        }
-        if (empty) {
-            fprintf(stderr, "%s: file is empty\n", path);
-            iobuf_free(b);
-            return false;
-        }
-        return true;
     }
     for (size_t pos = got; pos < want; pos += MIN(got, want - pos)) {
         memcpy(b->buf + pos, b->buf, MIN(got, want - pos));
@@ -381,6 +412,168 @@ static void iovec_free(IOVecBuf *v)
 {
     qemu_iovec_destroy(&v->qiov);
     iobuf_free(&v->mem);
+}
+
+/* Run the completion callbacks that are ready (non-blocking). */
+void qemuio_deliver_completions(BlockBackend *blk)
+{
+    AioContext *ctx = blk_get_aio_context(blk);
+
+    while (aio_poll(ctx, false)) {
+        /* keep going while something ran */
+    }
+}
+
+/*
+ * Synchronous requests run as a coroutine of the image's context, the way
+ * QEMU's qemu-io runs them, because when the loop runs decides when the
+ * completions of asynchronous requests are printed:
+ *   - a request that finishes without waiting (null-co) runs no loop
+ *     iteration, so completions stay pending;
+ *   - a request that waits runs the loop until it is done; completions
+ *     that arrived meanwhile are printed before its own result.  (QEMU
+ *     calls such callbacks straight from the completion; coblock from a
+ *     bottom half, which may still be pending when the wait ends: it runs
+ *     here.)
+ */
+typedef struct SyncRequest SyncRequest;
+struct SyncRequest {
+    int coroutine_fn (*fn)(SyncRequest *r);
+    BlockBackend *blk;
+    int64_t offset;
+    int64_t bytes;
+    void *buf;
+    QEMUIOVector *qiov;
+    BdrvRequestFlags flags;
+    PreallocMode prealloc;
+    Error **errp;
+    int ret;
+    bool done;
+};
+
+static void coroutine_fn sync_request_entry(void *opaque)
+{
+    SyncRequest *r = opaque;
+
+    r->ret = r->fn(r);
+    r->done = true;
+}
+
+static int run_sync(SyncRequest *r)
+{
+    AioContext *ctx = blk_get_aio_context(r->blk);
+
+    r->done = false;
+    aio_co_enter(ctx, qemu_coroutine_create(sync_request_entry), r);
+    if (r->done) {
+        return r->ret;
+    }
+    while (!r->done) {
+        aio_poll(ctx, true);
+    }
+    qemuio_deliver_completions(r->blk);
+    return r->ret;
+}
+
+static int coroutine_fn co_pread(SyncRequest *r)
+{
+    return blk_co_pread(r->blk, r->offset, r->bytes, r->buf, r->flags);
+}
+
+static int coroutine_fn co_pwrite(SyncRequest *r)
+{
+    return blk_co_pwrite(r->blk, r->offset, r->bytes, r->buf, r->flags);
+}
+
+static int coroutine_fn co_preadv(SyncRequest *r)
+{
+    return blk_co_preadv(r->blk, r->offset, r->bytes, r->qiov, r->flags);
+}
+
+static int coroutine_fn co_pwritev(SyncRequest *r)
+{
+    return blk_co_pwritev(r->blk, r->offset, r->bytes, r->qiov, r->flags);
+}
+
+static int coroutine_fn co_pwrite_zeroes(SyncRequest *r)
+{
+    return blk_co_pwrite_zeroes(r->blk, r->offset, r->bytes, r->flags);
+}
+
+static int coroutine_fn co_pdiscard(SyncRequest *r)
+{
+    return blk_co_pdiscard(r->blk, r->offset, r->bytes);
+}
+
+static int coroutine_fn co_flush(SyncRequest *r)
+{
+    return blk_co_flush(r->blk);
+}
+
+static int coroutine_fn co_truncate(SyncRequest *r)
+{
+    return blk_co_truncate(r->blk, r->offset, false, r->prealloc, 0, r->errp);
+}
+
+static int do_pread(BlockBackend *blk, int64_t offset, int64_t bytes,
+                    void *buf)
+{
+    SyncRequest r = { .fn = co_pread, .blk = blk, .offset = offset,
+                      .bytes = bytes, .buf = buf };
+    return run_sync(&r);
+}
+
+static int do_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
+                     void *buf, BdrvRequestFlags flags)
+{
+    SyncRequest r = { .fn = co_pwrite, .blk = blk, .offset = offset,
+                      .bytes = bytes, .buf = buf, .flags = flags };
+    return run_sync(&r);
+}
+
+static int do_preadv(BlockBackend *blk, int64_t offset, QEMUIOVector *qiov)
+{
+    SyncRequest r = { .fn = co_preadv, .blk = blk, .offset = offset,
+                      .bytes = (int64_t)qiov->size, .qiov = qiov };
+    return run_sync(&r);
+}
+
+static int do_pwritev(BlockBackend *blk, int64_t offset, QEMUIOVector *qiov,
+                      BdrvRequestFlags flags)
+{
+    SyncRequest r = { .fn = co_pwritev, .blk = blk, .offset = offset,
+                      .bytes = (int64_t)qiov->size, .qiov = qiov,
+                      .flags = flags };
+    return run_sync(&r);
+}
+
+static int do_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
+                            BdrvRequestFlags flags)
+{
+    SyncRequest r = { .fn = co_pwrite_zeroes, .blk = blk, .offset = offset,
+                      .bytes = bytes, .flags = flags };
+    return run_sync(&r);
+}
+
+static int do_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes)
+{
+    SyncRequest r = { .fn = co_pdiscard, .blk = blk, .offset = offset,
+                      .bytes = bytes };
+    return run_sync(&r);
+}
+
+static int do_flush(BlockBackend *blk)
+{
+    SyncRequest r = { .fn = co_flush, .blk = blk };
+    return run_sync(&r);
+}
+
+static int do_truncate(BlockBackend *blk, int64_t offset, PreallocMode prealloc,
+                       Error **errp)
+{
+    SyncRequest r = { .fn = co_truncate, .blk = blk, .offset = offset,
+                      .prealloc = prealloc, .errp = errp };
+    return run_sync(&r);
 }
 
 static int64_t now_ns(void)
@@ -499,7 +692,7 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
         /* The block layer keeps no VM state. */
         ret = -ENOTSUP;
     } else {
-        ret = blk_pread(blk, offset, count, b.buf, 0);
+        ret = do_pread(blk, offset, count, b.buf);
     }
     t2 = now_ns();
     if (ret < 0) {
@@ -571,7 +764,7 @@ static int readv_f(BlockBackend *blk, int argc, char **argv)
         return ret;
     }
     t1 = now_ns();
-    ret = blk_preadv(blk, offset, (int64_t)v.qiov.size, &v.qiov, 0);
+    ret = do_preadv(blk, offset, &v.qiov);
     t2 = now_ns();
     if (ret < 0) {
         printf("readv failed: %s\n", strerror(-ret));
@@ -638,7 +831,7 @@ static int writev_f(BlockBackend *blk, int argc, char **argv)
         return ret;
     }
     t1 = now_ns();
-    ret = blk_pwritev(blk, offset, (int64_t)v.qiov.size, &v.qiov, flags);
+    ret = do_pwritev(blk, offset, &v.qiov, flags);
     t2 = now_ns();
     if (ret < 0) {
         printf("writev failed: %s\n", strerror(-ret));
@@ -780,15 +973,14 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
         if (nflag) {
             flags |= BDRV_REQ_NO_FALLBACK;
         }
-        ret = blk_pwrite_zeroes(blk, offset, count, flags);
+        ret = do_pwrite_zeroes(blk, offset, count, flags);
     } else if (bflag) {
         /* The block layer keeps no VM state. */
         ret = -ENOTSUP;
     } else if (cflag) {
-        ret = blk_pwrite(blk, offset, count, b.buf, BDRV_REQ_WRITE_COMPRESSED);
+        ret = do_pwrite(blk, offset, count, b.buf, BDRV_REQ_WRITE_COMPRESSED);
     } else {
-        ret = blk_pwrite(blk, offset, count, b.buf,
-                         fflag ? BDRV_REQ_FUA : 0);
+        ret = do_pwrite(blk, offset, count, b.buf, fflag ? BDRV_REQ_FUA : 0);
     }
     t2 = now_ns();
     if (ret < 0) {
@@ -1021,7 +1213,7 @@ static int aio_flush_f(BlockBackend *blk, int argc, char **argv)
 
 static int flush_f(BlockBackend *blk, int argc, char **argv)
 {
-    return blk_flush(blk);
+    return do_flush(blk);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1060,7 +1252,7 @@ static int discard_f(BlockBackend *blk, int argc, char **argv)
         return -EINVAL;
     }
     t1 = now_ns();
-    ret = blk_pdiscard(blk, offset, bytes);
+    ret = do_pdiscard(blk, offset, bytes);
     t2 = now_ns();
     if (ret < 0) {
         printf("discard failed: %s\n", strerror(-ret));
@@ -1096,7 +1288,7 @@ static int truncate_f(BlockBackend *blk, int argc, char **argv)
                 }
             }
             if (i == PREALLOC_MODE__MAX) {
-                error_report("Invalid preallocation mode '%s'", g.optarg);
+                qemuio_error("Invalid preallocation mode '%s'", g.optarg);
                 return -EINVAL;
             }
             prealloc = (PreallocMode)i;
@@ -1109,12 +1301,16 @@ static int truncate_f(BlockBackend *blk, int argc, char **argv)
     if (g.optind >= argc) {
         return usage_error(argv[0]);
     }
-    if (get_number(argv[g.optind], &offset) < 0) {
-        return -EINVAL;
-    }
-    ret = blk_truncate(blk, offset, false, prealloc, 0, &err);
+    ret = parse_number(argv[g.optind], &offset);
     if (ret < 0) {
-        error_report_err(err);
+        /* QEMU names the first word after the command here, whichever
+         * word it was that did not parse. */
+        print_number_error(ret, argv[1]);
+        return ret;
+    }
+    ret = do_truncate(blk, offset, prealloc, &err);
+    if (ret < 0) {
+        qemuio_report_err(err);
         return ret;
     }
     return 0;
@@ -1226,7 +1422,7 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
 
     spec = bdrv_get_specific_info(bs, &err);
     if (err) {
-        error_report_err(err);
+        qemuio_report_err(err);
         return -EIO;
     }
     if (spec) {
@@ -1278,15 +1474,16 @@ static int alloc_f(BlockBackend *blk, int argc, char **argv)
     return 0;
 }
 
-/* Allocation status of [offset, offset + bytes) through the whole chain,
- * merged over as many extents as share it: 1, 0, or -errno. */
+/* Allocation status of [offset, offset + bytes) in the image itself (not
+ * its backing chain, as in QEMU), merged over as many extents as share
+ * it: 1, 0, or -errno. */
 static int map_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
                       int64_t *pnum)
 {
     int64_t num, sum;
     int ret, first;
 
-    ret = bdrv_is_allocated_above(bs, NULL, false, offset, bytes, &num);
+    ret = bdrv_is_allocated(bs, offset, bytes, &num);
     if (ret < 0) {
         return ret;
     }
@@ -1295,7 +1492,7 @@ static int map_status(BlockDriverState *bs, int64_t offset, int64_t bytes,
     offset += num;
     bytes -= num;
     while (bytes > 0 && num > 0) {
-        ret = bdrv_is_allocated_above(bs, NULL, false, offset, bytes, &num);
+        ret = bdrv_is_allocated(bs, offset, bytes, &num);
         if (ret < 0) {
             return ret;
         }
@@ -1319,17 +1516,17 @@ static int map_f(BlockBackend *blk, int argc, char **argv)
 
     length = blk_getlength(blk);
     if (length < 0) {
-        error_report("Failed to query image length: %s", strerror((int)-length));
+        qemuio_error("Failed to query image length: %s", strerror((int)-length));
         return (int)length;
     }
     while (offset < length) {
         ret = map_status(bs, offset, length - offset, &num);
         if (ret < 0) {
-            error_report("Failed to get allocation status: %s", strerror(-ret));
+            qemuio_error("Failed to get allocation status: %s", strerror(-ret));
             return ret;
         }
         if (num == 0) {
-            error_report("Unexpected end of image");
+            qemuio_error("Unexpected end of image");
             return -EIO;
         }
         format_size((double)num, s1, sizeof(s1));
@@ -1354,6 +1551,7 @@ static int sleep_f(BlockBackend *blk, int argc, char **argv)
 {
     AioContext *ctx = qemu_get_current_aio_context();
     bool expired = false;
+    int64_t start, deadline;
     QEMUTimer *timer;
     char *end;
     long ms;
@@ -1366,7 +1564,13 @@ static int sleep_f(BlockBackend *blk, int argc, char **argv)
     }
     /* Run the loop meanwhile: asynchronous requests complete. */
     timer = aio_timer_new(ctx, QEMU_CLOCK_REALTIME, sleep_expired, &expired);
-    timer_mod(timer, now_ns() + (int64_t)ms * 1000000);
+    start = now_ns();
+    if ((int64_t)ms > (INT64_MAX - start) / 1000000) {
+        deadline = INT64_MAX;       /* practically forever */
+    } else {
+        deadline = start + (int64_t)ms * 1000000;
+    }
+    timer_mod(timer, deadline);
     while (!expired) {
         aio_poll(ctx, true);
     }
@@ -1433,9 +1637,11 @@ static int wait_break_f(BlockBackend *blk, int argc, char **argv)
 
 static int reopen_f(BlockBackend *blk, int argc, char **argv)
 {
+    const char *cache = NULL;
     bool ro = false, rw = false;
-    int flags = 0, c;
+    int flags = 0, c, ret;
     bool writethrough;
+    QDict *opts = qdict_new();
     ToolGetopt g;
 
     tool_getopt_init(&g);
@@ -1443,35 +1649,46 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
         switch (c) {
         case 'c':
             if (bdrv_parse_cache_mode(g.optarg, &flags, &writethrough) < 0) {
-                error_report("Invalid cache option: %s", g.optarg);
+                qemuio_error("Invalid cache option: %s", g.optarg);
+                qdict_unref(opts);
+                return -EINVAL;
+            }
+            cache = g.optarg;
+            break;
+        case 'o':
+            if (!qemuio_parse_options(opts, g.optarg)) {
+                qdict_unref(opts);
                 return -EINVAL;
             }
             break;
-        case 'o':
-            break;
         case 'r':
             if (rw) {
-                error_report("Only one -r/-w option may be given");
+                qemuio_error("Only one -r/-w option may be given");
+                qdict_unref(opts);
                 return -EINVAL;
             }
             ro = true;
             break;
         case 'w':
             if (ro) {
-                error_report("Only one -r/-w option may be given");
+                qemuio_error("Only one -r/-w option may be given");
+                qdict_unref(opts);
                 return -EINVAL;
             }
             rw = true;
             break;
         default:
+            qdict_unref(opts);
             return usage_error(argv[0]);
         }
     }
     if (g.optind != argc) {
+        qdict_unref(opts);
         return usage_error(argv[0]);
     }
-    error_report("Reopening an image is not supported");
-    return -ENOTSUP;
+    ret = qemuio_reopen(ro ? -1 : rw ? 1 : 0, cache, opts);
+    qdict_unref(opts);
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1511,7 +1728,7 @@ bool qemuio_parse_options(QDict *opts, const char *str)
                 name = elem + 2;
                 value = "off";
             }
-            warn_report("short-form boolean option '%s' deprecated", elem);
+            qemuio_warn("short-form boolean option '%s' deprecated", elem);
             fprintf(stderr, "Please use %s=%s instead\n", name, value);
             qdict_put_str(opts, name, value);
         }
@@ -1548,21 +1765,21 @@ static int open_f(BlockBackend *blk, int argc, char **argv)
             break;
         case 't':
             if (bdrv_parse_cache_mode(g.optarg, &flags, &writethrough) < 0) {
-                error_report("Invalid cache option: %s", g.optarg);
+                qemuio_error("Invalid cache option: %s", g.optarg);
                 qdict_unref(opts);
                 return -EINVAL;
             }
             break;
         case 'd':
             if (bdrv_parse_discard_flags(g.optarg, &flags) < 0) {
-                error_report("Invalid discard option: %s", g.optarg);
+                qemuio_error("Invalid discard option: %s", g.optarg);
                 qdict_unref(opts);
                 return -EINVAL;
             }
             break;
         case 'i':
             if (bdrv_parse_aio(g.optarg, &flags) < 0) {
-                error_report("Invalid aio option: %s", g.optarg);
+                qemuio_error("Invalid aio option: %s", g.optarg);
                 qdict_unref(opts);
                 return -EINVAL;
             }
@@ -1583,6 +1800,15 @@ static int open_f(BlockBackend *blk, int argc, char **argv)
     }
     if (!readonly) {
         flags |= BDRV_O_RDWR;
+    }
+    if (qemuio_image_opts && g.optind == argc - 1) {
+        /* With --image-opts, the path is an option string too. */
+        if (!qemuio_parse_options(opts, argv[g.optind])) {
+            qdict_unref(opts);
+            return -EINVAL;
+        }
+        return qemuio_open(NULL, opts, flags, writethrough, force_share) ?
+               -EINVAL : 0;
     }
     if (g.optind == argc - 1) {
         return qemuio_open(argv[g.optind], opts, flags, writethrough,
@@ -1762,7 +1988,7 @@ static int run_command(const CmdInfo *ct, int argc, char **argv)
         return -EINVAL;
     }
     if ((ct->flags & CMD_WRITE) && blk && blk_is_read_only(blk)) {
-        error_report("Block node is read-only");
+        qemuio_error("Block node is read-only");
         return -EPERM;
     }
     return ct->func(blk, argc, argv);

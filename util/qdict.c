@@ -636,19 +636,52 @@ static void sb_json_string(StrBuf *sb, const char *str)
     sb_puts(sb, "\"");
 }
 
+/*
+ * Members are written in the order QEMU's own dictionaries iterate, so
+ * that json: filenames read exactly as QEMU prints them: by a hash of the
+ * key modulo 512 (the TDB string hash), and within one bucket the key set
+ * last first.
+ */
+static unsigned json_key_bucket(const char *key, size_t len)
+{
+    uint32_t v = (uint32_t)(0x238F13AFu * len);
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        v += (uint32_t)(unsigned char)key[i] << (i * 5 % 24);
+    }
+    return (1103515243u * v + 12345u) % 512;
+}
+
+typedef struct JsonMember {
+    const char *name;       /* not terminated: @len bytes */
+    size_t len;
+    size_t first;           /* index of its first key */
+    unsigned bucket;
+} JsonMember;
+
+static int member_cmp(const void *a, const void *b)
+{
+    const JsonMember *x = a, *y = b;
+
+    if (x->bucket != y->bucket) {
+        return x->bucket < y->bucket ? -1 : 1;
+    }
+    /* Same bucket: the later one first. */
+    return x->first > y->first ? -1 : (x->first < y->first ? 1 : 0);
+}
+
 /* Emit the members of the object whose keys start with @prefix (length
  * @plen, including the trailing dot, or 0 for the top level). */
 static void emit_object(StrBuf *sb, const QDict *d, const char *prefix, size_t plen)
 {
-    size_t i, j;
-    bool first = true;
+    JsonMember *members = qemu_xmalloc0(sizeof(*members) * (d->n + 1));
+    size_t n = 0, i, j;
 
-    sb_puts(sb, "{");
     for (i = 0; i < d->n; i++) {
         const char *key = d->entries[i].key;
         const char *rest, *dot;
         size_t namelen;
-        bool seen = false;
 
         if (plen && strncmp(key, prefix, plen)) {
             continue;
@@ -656,47 +689,52 @@ static void emit_object(StrBuf *sb, const QDict *d, const char *prefix, size_t p
         rest = key + plen;
         dot = strchr(rest, '.');
         namelen = dot ? (size_t)(dot - rest) : strlen(rest);
-        /* Print each member once, at its first key. */
-        for (j = 0; j < i; j++) {
-            const char *k2 = d->entries[j].key;
-            if ((!plen || !strncmp(k2, prefix, plen)) &&
-                !strncmp(k2 + plen, rest, namelen) &&
-                (k2[plen + namelen] == '.' || k2[plen + namelen] == '\0')) {
-                seen = true;
+        for (j = 0; j < n; j++) {
+            if (members[j].len == namelen && !strncmp(members[j].name, rest, namelen)) {
                 break;
             }
         }
-        if (seen) {
-            continue;
+        if (j == n) {
+            members[n].name = rest;
+            members[n].len = namelen;
+            members[n].first = i;
+            members[n].bucket = json_key_bucket(rest, namelen);
+            n++;
         }
-        if (!first) {
+    }
+    qsort(members, n, sizeof(*members), member_cmp);
+
+    sb_puts(sb, "{");
+    for (j = 0; j < n; j++) {
+        const QDictEntry *e = &d->entries[members[j].first];
+        char *name = qemu_xstrndup(members[j].name, members[j].len);
+        const char *rest = e->key + plen;
+
+        if (j) {
             sb_puts(sb, ", ");
         }
-        first = false;
-        {
-            char *name = qemu_xstrndup(rest, namelen);
-            sb_json_string(sb, name);
-            free(name);
-        }
+        sb_json_string(sb, name);
         sb_puts(sb, ": ");
-        if (dot) {
-            char *sub = qemu_xstrndup(key, plen + namelen + 1);
-            emit_object(sb, d, sub, plen + namelen + 1);
+        if (rest[members[j].len] == '.') {
+            char *sub = qemu_xasprintf("%.*s%s.", (int)plen, prefix, name);
+            emit_object(sb, d, sub, strlen(sub));
             free(sub);
         } else {
-            switch (d->entries[i].type) {
+            switch (e->type) {
             case QTYPE_QSTRING:
-                sb_json_string(sb, d->entries[i].value);
+                sb_json_string(sb, e->value);
                 break;
             case QTYPE_QNULL:
                 sb_puts(sb, "null");
                 break;
             default:
-                sb_puts(sb, d->entries[i].value);
+                sb_puts(sb, e->value);
             }
         }
+        free(name);
     }
     sb_puts(sb, "}");
+    free(members);
 }
 
 char *qdict_to_json(const QDict *d)

@@ -266,6 +266,11 @@ struct BlockDriver {
     unsigned supported_write_flags;     /* FUA, WRITE_COMPRESSED */
     unsigned supported_zero_flags;      /* FUA, MAY_UNMAP, NO_FALLBACK */
     unsigned supported_truncate_flags;  /* ZERO_WRITE */
+
+    /* Options that change what the guest sees (raw's offset and size, a
+     * file's filename): a node opened with any of them beyond a plain
+     * filename is shown as a json: filename.  NULL-terminated. */
+    const char *const *strong_runtime_opts;
 };
 
 /* Register a driver (a private copy is kept).  Returns 0, or -EINVAL and
@@ -325,7 +330,6 @@ struct BlockDriverState {
     char auto_backing_file[4096];   /* resolved backing path */
     char node_name[64];
     QDict *options;                 /* what the node was opened with */
-    QDict *full_open_options;       /* for json: filenames; may be NULL */
 
     BdrvChild *file;
     BdrvChild *backing;

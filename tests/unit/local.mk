@@ -58,6 +58,15 @@ tests_unit_test_tool_getopt_LDADD = qemu-img/libtool-common.la $(COBLOCK_INTERNA
 TESTS += tests/unit/test-tool-getopt
 VALGRIND_TESTS += tests/unit/test-tool-getopt
 
+# ... and their size syntax.
+check_PROGRAMS += tests/unit/test-tool-size
+tests_unit_test_tool_size_SOURCES = tests/unit/test-tool-size.c
+tests_unit_test_tool_size_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_tool_size_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_tool_size_LDADD = qemu-img/libtool-common.la $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-tool-size
+VALGRIND_TESTS += tests/unit/test-tool-size
+
 # ... and against every other backend this host can build.
 if HAVE_ASM_BACKEND
 check_PROGRAMS += tests/unit/test-coroutine-asm

@@ -1034,6 +1034,43 @@ START_TEST(test_read_only)
 }
 END_TEST
 
+/* How a node is named in messages and qemu-img info: its plain filename
+ * unless options that change the data were given; then json:{...} with
+ * the members in QEMU's order. */
+START_TEST(test_display_filename)
+{
+    static const struct {
+        const char *open, *display;
+    } cases[] = {
+        { "null-co://", "null-co://" },
+        { "json:{\"driver\":\"null-co\"}", "null-co://" },
+        { "json:{\"driver\":\"null-co\",\"size\":\"4M\"}",
+          "json:{\"driver\": \"null-co\", \"size\": \"4M\"}" },
+        { "json:{\"driver\":\"null-co\",\"read-zeroes\":true}",
+          "json:{\"read-zeroes\": true, \"driver\": \"null-co\"}" },
+        { "json:{\"driver\":\"raw\",\"file\":{\"driver\":\"null-co\"}}",
+          "null-co://" },
+        { "json:{\"driver\":\"raw\",\"offset\":512,\"file\":{\"driver\":\"null-co\","
+          "\"latency-ns\":1}}",
+          "json:{\"offset\": 512, \"driver\": \"raw\", \"file\": {\"driver\": \"null-co\"}}" },
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        Error *err = NULL;
+        BlockBackend *blk = blk_new_open(cases[i].open, NULL, 0, &err);
+        char *name;
+
+        ck_assert_msg(blk != NULL, "%s: %s", cases[i].open,
+                      err ? error_get_pretty(err) : "");
+        name = bdrv_get_display_filename(blk_bs(blk));
+        ck_assert_str_eq(name, cases[i].display);
+        free(name);
+        blk_unref(blk);
+    }
+}
+END_TEST
+
 static Suite *block_io_suite(void)
 {
     Suite *s = suite_create("block-io");
@@ -1068,6 +1105,7 @@ static Suite *block_io_suite(void)
     tcase_add_test(tc, test_raw_window);
     tcase_add_test(tc, test_probed_raw_guard);
     tcase_add_test(tc, test_read_only);
+    tcase_add_test(tc, test_display_filename);
     suite_add_tcase(s, tc);
     return s;
 }
