@@ -1275,3 +1275,25 @@ int bdrv_make_empty(BlockDriverState *bs, Error **errp)
     }
     return ret;
 }
+
+int bdrv_amend_options(BlockDriverState *bs, QemuOpts *opts, bool force,
+                       Error **errp)
+{
+    if (!bs->drv || !bs->drv->amend) {
+        error_setg(errp, "Block driver '%s' does not support option amendment",
+                   bs->drv ? bs->drv->format_name : "?");
+        return -ENOTSUP;
+    }
+    return bs->drv->amend(bs, opts, force, errp);
+}
+
+BlockMeasureInfo *bdrv_measure(const BlockDriver *drv, QemuOpts *opts,
+                               BlockDriverState *in_bs, Error **errp)
+{
+    if (!drv->measure) {
+        error_setg(errp, "Format driver '%s' does not support size "
+                   "measurement", drv->format_name);
+        return NULL;
+    }
+    return drv->measure(opts, in_bs, errp);
+}

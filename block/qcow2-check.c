@@ -421,23 +421,28 @@ static int64_t alloc_in_counts(CheckState *cs, uint64_t nb, uint64_t *hint)
 }
 
 /*
- * Write a new refcount structure describing cs->counts, in clusters
- * nobody uses, and switch the header to it.
+ * Write a new refcount structure with entries of 2^@order bits describing
+ * cs->counts, in clusters nobody uses, and switch the header to it (the
+ * table pointer and the entry width change in one write of the first
+ * header sector).
  */
-static int coroutine_fn rebuild_refcounts(CheckState *cs)
+static int coroutine_fn write_refcount_structure(CheckState *cs, int order)
 {
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
+    int refblock_bits = s->cluster_bits + 3 - order;
+    uint64_t refblock_size = UINT64_C(1) << refblock_bits;
+    uint64_t refcount_max = order == 6 ? UINT64_MAX
+                            : (UINT64_C(1) << (1 << order)) - 1;
     uint64_t hint = 0;
     uint64_t entries_per_cluster = s->cluster_size / 8;
     uint64_t last_used = 0, nblocks, table_clusters = 0;
     int64_t table_start = -1;
     uint64_t *table = NULL;
     uint8_t *block = NULL;
-    uint8_t hdr[12];
+    uint8_t hdr[QCOW2_V3_HEADER_SIZE];
+    bool changed;
     int ret;
-
-    fprintf(stderr, "Rebuilding refcount structure\n");
 
     /* Place the table: it must have an entry for every block, including
      * the blocks for itself, so grow until stable. */
@@ -448,7 +453,7 @@ static int coroutine_fn rebuild_refcounts(CheckState *cs)
                 break;
             }
         }
-        nblocks = ((last_used + 1) >> s->refblock_bits) + 1;
+        nblocks = ((last_used + 1) >> refblock_bits) + 1;
         if (table_start >= 0 &&
             table_clusters * entries_per_cluster >= nblocks + 1) {
             break;
@@ -475,46 +480,54 @@ static int coroutine_fn rebuild_refcounts(CheckState *cs)
         goto out;
     }
     /* Blocks for every range that has a used cluster.  Allocating a block
-     * may use a cluster of a later range: walk until no new range
-     * appears. */
-    for (uint64_t rt = 0; rt < table_clusters * entries_per_cluster; rt++) {
-        uint64_t lo = rt << s->refblock_bits;
-        bool used = false;
-        int64_t b;
+     * uses a cluster, possibly of a range that had none: walk until no
+     * range is left without its block. */
+    do {
+        changed = false;
+        for (uint64_t rt = 0; rt < table_clusters * entries_per_cluster;
+             rt++) {
+            uint64_t lo = rt << refblock_bits;
+            bool used = false;
+            int64_t b;
 
-        for (uint64_t c = lo; c < lo + s->refblock_size && c < cs->alloc;
-             c++) {
-            if (cs->counts[c]) {
-                used = true;
-                break;
+            if (table[rt]) {
+                continue;
             }
+            for (uint64_t c = lo; c < lo + refblock_size && c < cs->alloc;
+                 c++) {
+                if (cs->counts[c]) {
+                    used = true;
+                    break;
+                }
+            }
+            if (!used) {
+                continue;
+            }
+            b = alloc_in_counts(cs, 1, &hint);
+            if (b < 0) {
+                ret = (int)b;
+                goto out;
+            }
+            if ((uint64_t)b >> refblock_bits >=
+                table_clusters * entries_per_cluster) {
+                ret = -EFBIG;
+                goto out;
+            }
+            table[rt] = (uint64_t)b << s->cluster_bits;
+            changed = true;
         }
-        if (!used) {
-            continue;
-        }
-        b = alloc_in_counts(cs, 1, &hint);
-        if (b < 0) {
-            ret = (int)b;
-            goto out;
-        }
-        if ((uint64_t)b >> s->refblock_bits >=
-            table_clusters * entries_per_cluster) {
-            ret = -EFBIG;
-            goto out;
-        }
-        table[rt] = (uint64_t)b << s->cluster_bits;
-    }
+    } while (changed);
     /* Now that every block is placed, fill and write them. */
     for (uint64_t rt = 0; rt < table_clusters * entries_per_cluster; rt++) {
-        uint64_t lo = rt << s->refblock_bits;
+        uint64_t lo = rt << refblock_bits;
 
         if (!table[rt]) {
             continue;
         }
         memset(block, 0, s->cluster_size);
-        for (uint64_t i = 0; i < s->refblock_size && lo + i < cs->alloc; i++) {
-            uint64_t v = MIN((uint64_t)cs->counts[lo + i], s->refcount_max);
-            qcow2_refblock_set(block, i, s->refcount_order, v);
+        for (uint64_t i = 0; i < refblock_size && lo + i < cs->alloc; i++) {
+            uint64_t v = MIN((uint64_t)cs->counts[lo + i], refcount_max);
+            qcow2_refblock_set(block, i, order, v);
         }
         ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_REFCOUNT_BLOCK |
                                             QCOW2_OL_REFCOUNT_TABLE,
@@ -545,9 +558,20 @@ static int coroutine_fn rebuild_refcounts(CheckState *cs)
         fprintf(stderr, "ERROR writing reftable: %s\n", strerror(-ret));
         goto out;
     }
-    q2_st64(hdr, (uint64_t)table_start << s->cluster_bits);
-    q2_st32(hdr + 8, (uint32_t)table_clusters);
-    ret = qcow2_file_pwrite(bs, QCOW2_HDR_REFTABLE_OFFSET, sizeof(hdr), hdr);
+    qcow2_build_fixed_header(s, hdr);
+    q2_st64(hdr + QCOW2_HDR_REFTABLE_OFFSET,
+            (uint64_t)table_start << s->cluster_bits);
+    q2_st32(hdr + QCOW2_HDR_REFTABLE_CLUSTERS, (uint32_t)table_clusters);
+    if (order == s->refcount_order) {
+        ret = qcow2_file_pwrite(bs, QCOW2_HDR_REFTABLE_OFFSET, 12,
+                                hdr + QCOW2_HDR_REFTABLE_OFFSET);
+    } else {
+        q2_st32(hdr + QCOW2_HDR_REFCOUNT_ORDER, (uint32_t)order);
+        ret = qcow2_file_pwrite(bs, QCOW2_HDR_REFTABLE_OFFSET,
+                                QCOW2_HDR_HEADER_LENGTH -
+                                QCOW2_HDR_REFTABLE_OFFSET,
+                                hdr + QCOW2_HDR_REFTABLE_OFFSET);
+    }
     if (ret == 0) {
         ret = bdrv_co_flush(bs->file->bs);
     }
@@ -555,6 +579,11 @@ static int coroutine_fn rebuild_refcounts(CheckState *cs)
         fprintf(stderr, "ERROR setting reftable: %s\n", strerror(-ret));
         goto out;
     }
+    s->refcount_order = order;
+    s->refcount_bits = 1 << order;
+    s->refcount_max = refcount_max;
+    s->refblock_bits = refblock_bits;
+    s->refblock_size = (uint32_t)refblock_size;
 
     /* Switch the in-memory state. */
     qcow2_cache_empty(s->refcount_cache);
@@ -766,7 +795,8 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
 
     if (need_rebuild && (fix & BDRV_FIX_ERRORS)) {
         uint64_t old_corruptions = res->corruptions;
-        ret = rebuild_refcounts(&cs);
+        fprintf(stderr, "Rebuilding refcount structure\n");
+        ret = write_refcount_structure(&cs, s->refcount_order);
         if (ret < 0) {
             res->check_errors++;
             goto out;
@@ -830,6 +860,94 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
     }
     ret = 0;
 out:
+    free(cs.counts);
+    return ret;
+}
+
+/*
+ * Rewrite the refcount structure with entries of 2^@new_order bits
+ * (qemu-img amend -o refcount_bits): every refcount is read, the new
+ * structure written beside the old one, the header switched, the old one
+ * released.  Called with s->lock held.
+ */
+int coroutine_fn qcow2_change_refcount_order(BlockDriverState *bs,
+                                             int new_order, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    CheckState cs = { .bs = bs };
+    BdrvCheckResult scratch;
+    uint64_t new_max = new_order == 6 ? UINT64_MAX
+                       : (UINT64_C(1) << (1 << new_order)) - 1;
+    uint64_t old_offset = s->refcount_table_offset;
+    uint64_t old_clusters = s->refcount_table_clusters;
+    uint64_t *old_table = NULL;
+    uint64_t old_size = s->refcount_table_size;
+    int ret;
+
+    if (new_order == s->refcount_order) {
+        return 0;
+    }
+    memset(&scratch, 0, sizeof(scratch));
+    cs.res = &scratch;
+    ret = qcow2_flush_metadata(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write the metadata");
+        return ret;
+    }
+    cs.nb_clusters = MAX(s->alloc_end, size_to_clusters(s, s->file_size));
+    ret = ensure_counts(&cs, MAX(cs.nb_clusters, 1));
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not allocate the refcount array");
+        return ret;
+    }
+    for (uint64_t c = 0; c < cs.nb_clusters; c++) {
+        uint64_t rc;
+        ret = qcow2_get_refcount(bs, c, &rc);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not read the refcounts");
+            goto out;
+        }
+        if (rc > new_max || rc > UINT32_MAX) {
+            error_setg(errp, "Cannot decrease refcount entry width to %d bits: "
+                       "Cluster at offset %#" PRIx64 " has a refcount of %"
+                       PRIu64, 1 << new_order, c << s->cluster_bits, rc);
+            ret = -EINVAL;
+            goto out;
+        }
+        cs.counts[c] = (uint32_t)rc;
+    }
+    old_table = qemu_try_malloc(old_size ? old_size * 8 : 8);
+    if (!old_table) {
+        ret = -ENOMEM;
+        error_setg(errp, "Could not allocate memory");
+        goto out;
+    }
+    memcpy(old_table, s->refcount_table, old_size * 8);
+    ret = write_refcount_structure(&cs, new_order);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write the new refcount "
+                         "structure");
+        goto out;
+    }
+    /* The new structure counted the old one: release it. */
+    ret = qcow2_update_refcount(bs, old_offset,
+                                old_clusters << s->cluster_bits, -1);
+    for (uint64_t i = 0; ret == 0 && i < old_size; i++) {
+        if (old_table[i] && !(old_table[i] & REFT_RESERVED_MASK) &&
+            !offset_into_cluster(s, old_table[i])) {
+            ret = qcow2_update_refcount(bs, old_table[i], s->cluster_size, -1);
+        }
+    }
+    if (ret == 0) {
+        ret = qcow2_flush_metadata(bs);
+    }
+    if (ret < 0) {
+        /* The image is consistent; what is left is leaked. */
+        error_setg_errno(errp, -ret, "Could not release the old refcount "
+                         "structure");
+    }
+out:
+    free(old_table);
     free(cs.counts);
     return ret;
 }

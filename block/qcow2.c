@@ -133,7 +133,7 @@ int coroutine_fn qcow2_file_pwritev(BlockDriverState *bs, uint64_t offset,
 /* The fixed part of the header as it is now (QCOW2_V3_HEADER_SIZE bytes;
  * version 2 uses the first 72).  Backing fields are left as zero; the
  * caller fills them in. */
-static void build_fixed_header(BDRVQcow2State *s, uint8_t *h)
+void qcow2_build_fixed_header(BDRVQcow2State *s, uint8_t *h)
 {
     memset(h, 0, QCOW2_V3_HEADER_SIZE);
     q2_st32(h, QCOW2_MAGIC);
@@ -170,7 +170,7 @@ int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
         /* Version 2 has no feature fields: nothing to record. */
         return 0;
     }
-    build_fixed_header(s, h);
+    qcow2_build_fixed_header(s, h);
     return qcow2_file_pwrite(bs, (uint64_t)offset, (uint64_t)len, h + offset);
 }
 
@@ -211,7 +211,7 @@ static int build_header_cluster(BDRVQcow2State *s, const char *backing_file,
     size_t backing_len = backing_file ? strlen(backing_file) : 0;
 
     memset(buf, 0, size);
-    build_fixed_header(s, buf);
+    qcow2_build_fixed_header(s, buf);
     if (s->version >= 3) {
         pos = QCOW2_V3_HEADER_SIZE;
         if (s->unknown_header_fields_size) {
@@ -2143,23 +2143,6 @@ static int coroutine_fn qcow2_co_flush(BlockDriverState *bs)
     return ret;
 }
 
-/* Was the image preallocated with preallocation=metadata (its data
- * clusters are holes in the file)?  Then block status asks the file
- * whether allocated clusters read as zeroes. */
-static void detect_metadata_prealloc(BlockDriverState *bs)
-{
-    BDRVQcow2State *s = bs->opaque;
-    int64_t alloc;
-
-    if (s->metadata_prealloc_checked) {
-        return;
-    }
-    s->metadata_prealloc_checked = true;
-    alloc = bdrv_get_allocated_file_size(bs->file->bs);
-    s->metadata_prealloc = alloc >= 0 && s->file_size > 0 &&
-                           (uint64_t)alloc < s->file_size / 2;
-}
-
 static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
                                               bool want_zero, int64_t offset,
                                               int64_t bytes, int64_t *pnum,
@@ -2195,11 +2178,10 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
         status = BDRV_BLOCK_DATA | BDRV_BLOCK_OFFSET_VALID;
         *map = (int64_t)host;
         *file = bs->file->bs;
+        /* Whether it reads as zeroes is for the file to say (holes,
+         * preallocated space), as QEMU reports it. */
         if (want_zero) {
-            detect_metadata_prealloc(bs);
-            if (s->metadata_prealloc) {
-                status |= BDRV_BLOCK_RECURSE;
-            }
+            status |= BDRV_BLOCK_RECURSE;
         }
         break;
     case QCOW2_CLUSTER_COMPRESSED:
@@ -2981,6 +2963,454 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
 }
 
 /* ------------------------------------------------------------------------
+ * Measure
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Metadata clusters of a fully allocated image of @size bytes: the header,
+ * the L2 tables and the L1 table for the whole disk, and the refcount
+ * blocks and table that count all of that plus the data and themselves.
+ */
+static uint64_t metadata_clusters(uint64_t size, int cluster_bits,
+                                  int refcount_order)
+{
+    uint64_t cs = UINT64_C(1) << cluster_bits;
+    uint64_t data = DIV_ROUND_UP(size, cs);
+    uint64_t l2 = DIV_ROUND_UP(data, cs / 8);
+    uint64_t l1 = DIV_ROUND_UP(l2 * 8, cs);
+    uint64_t entries = UINT64_C(1) << (cluster_bits + 3 - refcount_order);
+    uint64_t fixed = 1 + l1 + l2 + data;
+    uint64_t blocks = 0, table = 0;
+
+    for (;;) {
+        uint64_t nb = DIV_ROUND_UP(fixed + blocks + table, entries);
+        uint64_t nt = DIV_ROUND_UP(nb * 8, cs);
+        if (nb == blocks && nt == table) {
+            break;
+        }
+        blocks = nb;
+        table = nt;
+    }
+    return 1 + l1 + l2 + blocks + table;
+}
+
+static BlockMeasureInfo *qcow2_measure(QemuOpts *opts, BlockDriverState *in_bs,
+                                       Error **errp)
+{
+    Qcow2CreateParams p;
+    BlockMeasureInfo *info;
+    uint64_t cs, size, data = 0;
+    int ret;
+
+    ret = parse_create_opts(opts, &p, errp);
+    if (ret < 0) {
+        return NULL;
+    }
+    cs = UINT64_C(1) << p.cluster_bits;
+    if (in_bs) {
+        int64_t len = bdrv_getlength(in_bs);
+        uint64_t counted_end = 0;
+
+        if (len < 0) {
+            error_setg_errno(errp, (int)-len, "Unable to get image virtual_size");
+            return NULL;
+        }
+        size = ROUND_UP((uint64_t)len, BDRV_SECTOR_SIZE);
+        /* Every cluster that holds data (not zeroes) in the input. */
+        for (uint64_t off = 0; off < (uint64_t)len;) {
+            int64_t pnum = 0;
+            int st = bdrv_block_status_above(in_bs, NULL, (int64_t)off,
+                                             len - (int64_t)off, &pnum, NULL,
+                                             NULL, NULL);
+            if (st < 0) {
+                error_setg_errno(errp, -st, "Unable to get block status");
+                return NULL;
+            }
+            if (pnum <= 0) {
+                break;
+            }
+            if (!(st & BDRV_BLOCK_ZERO) && (st & BDRV_BLOCK_DATA) &&
+                (st & BDRV_BLOCK_ALLOCATED)) {
+                uint64_t first = MAX(off & ~(cs - 1), counted_end);
+                uint64_t end = ROUND_UP(off + (uint64_t)pnum, cs);
+                if (end > first) {
+                    data += end - first;
+                    counted_end = end;
+                }
+            }
+            off += (uint64_t)pnum;
+        }
+    } else {
+        size = p.size;
+    }
+    info = qemu_new0(BlockMeasureInfo, 1);
+    /* Persistent bitmaps would be copied from a qcow2 source into a v3
+     * image; this driver copies none (the source's are not counted). */
+    info->has_bitmaps = in_bs && p.version >= 3 && in_bs->drv &&
+                        !strcmp(in_bs->drv->format_name, "qcow2");
+    info->bitmaps = 0;
+    info->fully_allocated = (metadata_clusters(size, p.cluster_bits,
+                                               p.refcount_order) << p.cluster_bits)
+                            + ROUND_UP(size, cs);
+    if (p.prealloc == PREALLOC_MODE_FULL || p.prealloc == PREALLOC_MODE_FALLOC) {
+        info->required = info->fully_allocated;
+    } else {
+        info->required = (metadata_clusters(size, p.cluster_bits,
+                                            p.refcount_order) << p.cluster_bits)
+                         + data;
+    }
+    return info;
+}
+
+/* ------------------------------------------------------------------------
+ * Amend
+ * ------------------------------------------------------------------------ */
+
+/* Version 2 has no zero flag: turn zero clusters of the active tables
+ * into unallocated ones (no backing file) or clusters of zeroes. */
+static int coroutine_fn expand_zero_clusters(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t slice_span = (uint64_t)s->l2_slice_size << s->cluster_bits;
+    int ret;
+
+    if (!s->use_lazy_refcounts) {
+        ret = qcow2_cache_set_dependency(bs, s->l2_cache, s->refcount_cache);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    qcow2_cache_depends_on_flush(s->l2_cache);
+    for (uint64_t i = 0; i < s->l1_size; i++) {
+        if (!(s->l1_table[i] & L1E_OFFSET_MASK)) {
+            continue;
+        }
+        for (uint64_t j = 0; j < s->l2_size / s->l2_slice_size; j++) {
+            uint64_t guest = (i << (s->l2_bits + s->cluster_bits)) +
+                             j * slice_span;
+            uint64_t *slice;
+            uint32_t idx;
+
+            ret = qcow2_get_l2_slice_for_write(bs, guest, &slice, &idx);
+            if (ret < 0) {
+                return ret;
+            }
+            for (uint32_t k = 0; k < s->l2_slice_size; k++) {
+                uint64_t e = q2_ld64(&slice[k]);
+                Qcow2ClusterType t;
+                uint64_t host;
+
+                if (!qcow2_classify_l2_entry(s, e, &t) ||
+                    (t != QCOW2_CLUSTER_ZERO_PLAIN &&
+                     t != QCOW2_CLUSTER_ZERO_ALLOC)) {
+                    continue;
+                }
+                if (t == QCOW2_CLUSTER_ZERO_PLAIN && !bs->backing) {
+                    q2_st64(&slice[k], 0);
+                    qcow2_cache_entry_mark_dirty(s->l2_cache, slice);
+                    continue;
+                }
+                if (t == QCOW2_CLUSTER_ZERO_ALLOC &&
+                    (e & QCOW2_OFLAG_COPIED)) {
+                    host = e & L2E_OFFSET_MASK;
+                } else {
+                    int64_t r = qcow2_alloc_clusters(bs, s->cluster_size);
+                    if (r < 0) {
+                        qcow2_cache_put(s->l2_cache, (void **)&slice);
+                        return (int)r;
+                    }
+                    host = (uint64_t)r;
+                    if (t == QCOW2_CLUSTER_ZERO_ALLOC) {
+                        ret = qcow2_free_deferred(bs, e & L2E_OFFSET_MASK,
+                                                  s->cluster_size,
+                                                  QCOW2_DISCARD_OTHER);
+                        if (ret < 0) {
+                            qcow2_cache_put(s->l2_cache, (void **)&slice);
+                            return ret;
+                        }
+                    }
+                }
+                ret = qcow2_pre_write_overlap_check(bs, 0, host,
+                                                    s->cluster_size);
+                if (ret == 0) {
+                    ret = qcow2_file_pwrite(bs, host, s->cluster_size,
+                                            s->zero_cluster);
+                }
+                if (ret < 0) {
+                    qcow2_cache_put(s->l2_cache, (void **)&slice);
+                    return ret;
+                }
+                q2_st64(&slice[k], host | QCOW2_OFLAG_COPIED);
+                qcow2_cache_entry_mark_dirty(s->l2_cache, slice);
+            }
+            qcow2_cache_put(s->l2_cache, (void **)&slice);
+        }
+    }
+    return qcow2_flush_metadata(bs);
+}
+
+/* Does any active L2 entry describe a compressed cluster? */
+static int coroutine_fn has_compressed_clusters(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t slice_bytes = (uint64_t)s->l2_slice_size * 8;
+
+    for (uint64_t i = 0; i < s->l1_size; i++) {
+        uint64_t off = s->l1_table[i] & L1E_OFFSET_MASK;
+        if (!off || (s->l1_table[i] & L1E_RESERVED_MASK) ||
+            offset_into_cluster(s, off)) {
+            continue;
+        }
+        for (uint64_t j = 0; j < s->l2_size / s->l2_slice_size; j++) {
+            uint64_t *slice;
+            bool found = false;
+            int ret = qcow2_cache_get(bs, s->l2_cache, off + j * slice_bytes,
+                                      (void **)&slice);
+            if (ret < 0) {
+                return ret;
+            }
+            for (uint32_t k = 0; k < s->l2_slice_size; k++) {
+                if (q2_ld64(&slice[k]) & QCOW2_OFLAG_COMPRESSED) {
+                    found = true;
+                    break;
+                }
+            }
+            qcow2_cache_put(s->l2_cache, (void **)&slice);
+            if (found) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int coroutine_fn amend_downgrade(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (s->nb_snapshots) {
+        error_setg(errp, "Cannot downgrade an image with internal snapshots");
+        return -ENOTSUP;
+    }
+    if (s->has_bitmaps_ext) {
+        error_setg(errp, "Cannot downgrade an image with bitmaps");
+        return -ENOTSUP;
+    }
+    if (s->compression_type != QCOW2_COMPRESSION_ZLIB) {
+        ret = has_compressed_clusters(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to read the L2 tables");
+            return ret;
+        }
+        if (ret) {
+            error_setg(errp, "Cannot downgrade an image with zstd compression "
+                       "type and existing compressed clusters");
+            return -ENOTSUP;
+        }
+    }
+    ret = qcow2_mark_clean(bs);
+    if (ret == 0) {
+        ret = expand_zero_clusters(bs);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to turn zero into regular "
+                         "clusters");
+        return ret;
+    }
+    s->version = 2;
+    s->compression_type = QCOW2_COMPRESSION_ZLIB;
+    s->incompatible_features = 0;
+    s->compatible_features = 0;
+    s->autoclear_features = 0;
+    s->use_lazy_refcounts = false;
+    free(s->unknown_header_fields);
+    s->unknown_header_fields = NULL;
+    s->unknown_header_fields_size = 0;
+    bs->supported_zero_flags = 0;
+    ret = qcow2_update_header(bs);
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Failed to update the image header");
+    }
+    return ret;
+}
+
+typedef struct AmendCo {
+    BlockDriverState *bs;
+    int new_version;
+    int new_order;          /* -1: unchanged */
+    int lazy;               /* -1: unchanged */
+    bool has_size;
+    uint64_t size;
+    Error *err;
+    int ret;
+    bool done;
+} AmendCo;
+
+static void coroutine_fn amend_entry(void *opaque)
+{
+    AmendCo *a = opaque;
+    BlockDriverState *bs = a->bs;
+    BDRVQcow2State *s = bs->opaque;
+    int ret = 0;
+
+    qemu_co_mutex_lock(&s->lock);
+    if (a->new_version > (int)s->version) {
+        s->version = 3;
+        s->refcount_order = 4;
+        bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
+        ret = qcow2_update_header(bs);
+        if (ret == 0) {
+            ret = bdrv_co_flush(bs->file->bs);
+        }
+        if (ret < 0) {
+            error_setg_errno(&a->err, -ret, "Failed to update the image "
+                             "header");
+            goto out;
+        }
+    }
+    if (a->new_order >= 0 && a->new_order != s->refcount_order) {
+        ret = qcow2_change_refcount_order(bs, a->new_order, &a->err);
+        if (ret < 0) {
+            goto out;
+        }
+    }
+    if (a->lazy >= 0 &&
+        a->lazy != !!(s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS)) {
+        if (a->lazy) {
+            s->compatible_features |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+        } else {
+            ret = qcow2_mark_clean(bs);
+            s->compatible_features &= ~QCOW2_COMPAT_LAZY_REFCOUNTS;
+        }
+        if (ret == 0) {
+            ret = qcow2_write_header_field(bs, QCOW2_HDR_COMPAT, 8);
+        }
+        if (ret == 0) {
+            ret = bdrv_co_flush(bs->file->bs);
+        }
+        if (ret < 0) {
+            error_setg_errno(&a->err, -ret, "Failed to update the image "
+                             "header");
+            goto out;
+        }
+        s->use_lazy_refcounts = a->lazy;
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    if (a->has_size && a->size != s->size) {
+        ret = qcow2_co_truncate(bs, (int64_t)a->size, false,
+                                PREALLOC_MODE_OFF, 0, &a->err);
+        if (ret < 0) {
+            goto done;
+        }
+        bs->total_bytes = (int64_t)s->size;
+    }
+    qemu_co_mutex_lock(&s->lock);
+    if (a->new_version < (int)s->version) {
+        ret = amend_downgrade(bs, &a->err);
+    }
+out:
+    qemu_co_mutex_unlock(&s->lock);
+done:
+    a->ret = ret;
+    a->done = true;
+}
+
+static int qcow2_amend(BlockDriverState *bs, QemuOpts *opts, bool force,
+                       Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    AmendCo a = { .bs = bs, .new_version = (int)s->version, .new_order = -1,
+                  .lazy = -1 };
+    const QDict *vals = qemu_opts_values(opts);
+    const char *compat = qemu_opt_get(opts, "compat");
+
+    (void)force;
+    for (const QDictEntry *e = qdict_first(vals); e; e = qdict_next(vals, e)) {
+        if (!strncmp(qdict_entry_key(e), "encrypt.", 8)) {
+            error_setg(errp, "Can't amend encryption options - encryption not "
+                       "present");
+            return -EINVAL;
+        }
+    }
+    if (compat) {
+        if (!strcmp(compat, "0.10") || !strcmp(compat, "v2")) {
+            a.new_version = 2;
+        } else if (!strcmp(compat, "1.1") || !strcmp(compat, "v3")) {
+            a.new_version = 3;
+        } else {
+            error_setg(errp, "Unknown compatibility level %s", compat);
+            return -EINVAL;
+        }
+    }
+    if (qemu_opt_has(opts, "backing_file") || qemu_opt_has(opts, "backing_fmt")) {
+        error_setg(errp, "Cannot amend the backing file");
+        error_append_hint(errp, "You can use 'qemu-img rebase' instead.\n");
+        return -EINVAL;
+    }
+    if (qemu_opt_has(opts, "data_file")) {
+        error_setg(errp, "data-file can only be set for images that use an "
+                   "external data file");
+        return -EINVAL;
+    }
+    if (qemu_opt_has(opts, "data_file_raw")) {
+        error_setg(errp, "data-file-raw cannot be set on existing images");
+        return -EINVAL;
+    }
+    if (qemu_opt_has(opts, "refcount_bits")) {
+        uint64_t bits = qemu_opt_get_number(opts, "refcount_bits", 16);
+        if (bits > 64 || !is_power_of_2(bits)) {
+            error_setg(errp, "Refcount width must be a power of two and may "
+                       "not exceed 64 bits");
+            return -EINVAL;
+        }
+        if (bits != 16 && a.new_version < 3) {
+            error_setg(errp, "Refcount widths other than 16 bits require "
+                       "compatibility level 1.1 or above (use compat=1.1 or "
+                       "greater)");
+            return -EINVAL;
+        }
+        a.new_order = ctz64(bits);
+    } else if (a.new_version < 3 && s->refcount_order != 4) {
+        error_setg(errp, "compat=0.10 requires refcount_bits=16");
+        return -EINVAL;
+    }
+    if (qemu_opt_has(opts, "lazy_refcounts")) {
+        a.lazy = qemu_opt_get_bool(opts, "lazy_refcounts", false);
+        if (a.lazy && a.new_version < 3) {
+            error_setg(errp, "Lazy refcounts only supported with "
+                       "compatibility level 1.1 and above (use compat=1.1 or "
+                       "greater)");
+            return -EINVAL;
+        }
+    }
+    if (qemu_opt_has(opts, "size")) {
+        a.has_size = true;
+        a.size = qemu_opt_get_size(opts, "size", 0);
+        if (s->nb_snapshots && s->version < 3 && a.size != s->size) {
+            error_setg(errp, "Can't resize a v2 image which has snapshots");
+            return -ENOTSUP;
+        }
+    }
+    if (bs->read_only) {
+        error_setg(errp, "Image is read-only");
+        return -EACCES;
+    }
+    bdrv_run_co(bdrv_get_aio_context(bs), amend_entry, &a, &a.done);
+    if (a.ret < 0) {
+        if (a.err) {
+            error_propagate(errp, a.err);
+        } else {
+            error_setg_errno(errp, -a.ret, "Failed to amend the image");
+        }
+    }
+    return a.ret;
+}
+
+/* ------------------------------------------------------------------------
  * The driver
  * ------------------------------------------------------------------------ */
 
@@ -2998,6 +3428,7 @@ const BlockDriver bdrv_qcow2 = {
     .refresh_limits         = qcow2_refresh_limits,
     .create                 = qcow2_co_create,
     .create_opts            = &qcow2_create_opts,
+    .amend                  = qcow2_amend,
     .amend_opts             = &qcow2_amend_opts,
 
     .preadv                 = qcow2_co_preadv,
@@ -3015,6 +3446,7 @@ const BlockDriver bdrv_qcow2 = {
     .check                  = qcow2_co_check,
     .change_backing_file    = qcow2_change_backing_file,
     .make_empty             = qcow2_make_empty,
+    .measure                = qcow2_measure,
 
     .supported_write_flags  = BDRV_REQ_WRITE_COMPRESSED,
     .supported_zero_flags   = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,

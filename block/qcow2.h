@@ -374,8 +374,6 @@ typedef struct BDRVQcow2State {
 
     /* State. */
     bool signaled_corruption;
-    bool metadata_prealloc_checked;
-    bool metadata_prealloc;
     uint8_t *zero_cluster;          /* cluster_size zeroes, for COW fills */
 } BDRVQcow2State;
 
@@ -451,6 +449,9 @@ static inline uint64_t qcow2_make_compressed_entry(const BDRVQcow2State *s,
 }
 
 /* ---- qcow2.c ---- */
+/* The first QCOW2_V3_HEADER_SIZE bytes of the header from the state
+ * (backing file fields zero). */
+void qcow2_build_fixed_header(BDRVQcow2State *s, uint8_t *h);
 int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
                                           int len);
 int coroutine_fn qcow2_update_header(BlockDriverState *bs);
@@ -561,9 +562,6 @@ void coroutine_fn qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
                                           int64_t offset, int64_t size,
                                           const char *fmt, ...)
     QEMU_PRINTF(5, 6);
-/* Rewrite the refcount structure with a new width (amend). */
-int coroutine_fn qcow2_change_refcount_order(BlockDriverState *bs,
-                                             int new_order, Error **errp);
 /* Last cluster with a non-zero refcount + 1, in bytes (or -errno). */
 int64_t coroutine_fn qcow2_get_last_cluster_end(BlockDriverState *bs);
 
@@ -613,6 +611,9 @@ bool coroutine_fn qcow2_inflight_wait(BDRVQcow2State *s, uint64_t first,
                                       uint64_t *nb);
 
 /* ---- qcow2-check.c ---- */
+/* Rewrite the refcount structure with a new width (amend). */
+int coroutine_fn qcow2_change_refcount_order(BlockDriverState *bs,
+                                             int new_order, Error **errp);
 int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
                                        BdrvCheckResult *res,
                                        BdrvCheckMode fix);

@@ -145,5 +145,14 @@ BlockBackend *blk_new_open_noprefix(const char *filename, QDict *options,
 int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,
                              const char *backing_fmt, Error **errp);
 int bdrv_make_empty(BlockDriverState *bs, Error **errp);
+/* qemu-img amend: change the options of an existing image (@opts holds
+ * what the user set, from the driver's amend_opts). */
+int bdrv_amend_options(BlockDriverState *bs, QemuOpts *opts, bool force,
+                       Error **errp);
+/* qemu-img measure: the sizes a new image of format @drv needs, for the
+ * data of @in_bs or (NULL) for the size in @opts.  Caller frees. */
+typedef struct BlockMeasureInfo BlockMeasureInfo;
+BlockMeasureInfo *bdrv_measure(const BlockDriver *drv, QemuOpts *opts,
+                               BlockDriverState *in_bs, Error **errp);
 
 #endif /* BLOCK_BLOCK_H */

@@ -217,5 +217,74 @@ snapshot_case ""
 snapshot_case "cluster_size=4k,refcount_bits=8"
 snapshot_case "compat=0.10"
 
+# ---- amend: each change leaves an image QEMU finds clean, with the
+# same data and the options QEMU reports ----
+
+amend_case() {
+    name="[amend $1 -> $2]"
+    ntests=$((ntests + 1))
+    rm -f am.qcow2 am.raw
+    $QEMU_IMG create -q -f qcow2 ${1:+-o "$1"} am.qcow2 16M
+    $QEMU_IO -c 'write -P 1 0 64k' -c 'write -z 1M 64k' \
+        -c 'write -P 2 3M 1M' am.qcow2 >/dev/null
+    case $1 in *compat=0.10*) ;; *)
+        $QEMU_IO -c 'write -c -P 3 8M 64k' am.qcow2 >/dev/null ;;
+    esac
+    $QEMU_IMG convert -O raw am.qcow2 am.raw
+    $T am.qcow2 amend "$2" || { die "$name: amend"; return; }
+    qemu_check_clean am.qcow2 "$name"
+    truncate -s "$(stat -c %s am.raw)" am.raw
+    case $2 in *size=*) ;; *)
+        $QEMU_IMG compare -q -f qcow2 -F raw am.qcow2 am.raw ||
+            die "$name: QEMU reads other data" ;;
+    esac
+    info=$($QEMU_IMG info am.qcow2)
+    case $2 in
+    *compat=0.10*) expect="compat: 0.10" ;;
+    *compat=1.1*) expect="compat: 1.1" ;;
+    *lazy_refcounts=on*) expect="lazy refcounts: true" ;;
+    *refcount_bits=*) expect="refcount bits: ${2#*refcount_bits=}" ;;
+    *size=32M*) expect="virtual size: 32 MiB" ;;
+    *) expect="" ;;
+    esac
+    case $info in *"$expect"*) ;; *) die "$name: qemu-img info: $info" ;; esac
+}
+
+amend_case "" "compat=0.10"
+amend_case "compat=0.10" "compat=1.1"
+amend_case "compat=0.10" "compat=1.1,lazy_refcounts=on"
+amend_case "lazy_refcounts=on" "lazy_refcounts=off"
+amend_case "" "refcount_bits=1"
+amend_case "refcount_bits=1" "refcount_bits=64"
+amend_case "cluster_size=512" "refcount_bits=8"
+amend_case "" "size=32M"
+
+# ---- measure: the same numbers as qemu-img measure ----
+
+measure_case() {
+    ntests=$((ntests + 1))
+    if [ "$1" = "-" ]; then
+        a=$($T - measure "$2" "$3")
+        b=$($QEMU_IMG measure -O qcow2 ${2:+-o "$2"} --size "$3")
+    else
+        a=$($T -r "$1" measure "$2")
+        b=$($QEMU_IMG measure -O qcow2 ${2:+-o "$2"} "$1" | grep -v bitmaps)
+    fi
+    [ "$a" = "$b" ] || die "[measure $1 $2 $3]: ours: $a QEMU: $b"
+}
+
+for sz in 0 1 1M 1G 100G 16T; do
+    measure_case - "" $sz
+done
+measure_case - "cluster_size=512,refcount_bits=64" 1G
+measure_case - "cluster_size=2M,preallocation=falloc" 1G
+rm -f m.qcow2
+$QEMU_IMG create -q -f qcow2 m.qcow2 100M
+$QEMU_IO -c 'write 0 4k' -c 'write 1M 1M' -c 'write -z 3M 1M' \
+    -c 'write 10M 100k' -c 'write 70k 1k' -c 'write -c 20M 64k' m.qcow2 >/dev/null
+measure_case m.qcow2 ""
+measure_case m.qcow2 "cluster_size=4k"
+measure_case m.qcow2 "cluster_size=512,refcount_bits=1"
+
 echo "$ntests interop cases"
 exit $fail

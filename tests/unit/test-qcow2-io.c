@@ -26,6 +26,9 @@
  *   flush
  *   truncate SIZE [PREALLOC] [shrink]
  *   check [leaks|all]           print the result counters
+ *   amend OPTS                  qemu-img amend -o OPTS
+ *   measure OPTS [SIZE]         qemu-img measure -O qcow2 -o OPTS: of FILE
+ *                               (opened), or of SIZE when FILE is "-"
  *   map                         print block status runs
  *   info                        print size, cluster size, dirty flag
  *   stress SEED NREQ QD SPAN MAXLEN RAWFILE
@@ -343,6 +346,32 @@ static int run(BlockBackend **blkp, const char *file, int argc, char **argv)
         NEED(1);
         return cmd_create(file, argv[1], argc > 2 ? argv[2] : NULL);
     }
+    if (!strcmp(cmd, "measure")) {
+        const BlockDriver *drv = bdrv_find_format("qcow2");
+        QemuOpts *o = qemu_opts_create(drv->create_opts);
+        BlockMeasureInfo *mi;
+        NEED(1);
+        if (*argv[1] && !qemu_opts_do_parse(o, argv[1], &err)) {
+            error_report_err(err);
+            return 1;
+        }
+        if (argc > 2) {
+            qemu_opt_set(o, "size", argv[2], &error_abort);
+        }
+        if (strcmp(file, "-") && !*blkp) {
+            *blkp = open_image(file);
+        }
+        mi = bdrv_measure(drv, o, *blkp ? blk_bs(*blkp) : NULL, &err);
+        qemu_opts_del(o);
+        if (!mi) {
+            error_report_err(err);
+            return 1;
+        }
+        printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64
+               "\n", mi->required, mi->fully_allocated);
+        free(mi);
+        return 0;
+    }
     if (!*blkp) {
         *blkp = open_image(file);
     }
@@ -446,6 +475,17 @@ static int run(BlockBackend **blkp, const char *file, int argc, char **argv)
             error_report_err(err);
             return 1;
         }
+    } else if (!strcmp(cmd, "amend")) {
+        const BlockDriver *drv = bdrv_find_format("qcow2");
+        QemuOpts *o = qemu_opts_create(drv->amend_opts);
+        NEED(1);
+        if (!qemu_opts_do_parse(o, argv[1], &err) ||
+            bdrv_amend_options(blk_bs(blk), o, false, &err) < 0) {
+            qemu_opts_del(o);
+            error_report_err(err);
+            return 1;
+        }
+        qemu_opts_del(o);
     } else if (!strcmp(cmd, "check")) {
         return cmd_check(blk, argc > 1 ? argv[1] : NULL);
     } else if (!strcmp(cmd, "map")) {
