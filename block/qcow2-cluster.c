@@ -511,9 +511,11 @@ int coroutine_fn qcow2_shrink_l1_table(BlockDriverState *bs, uint64_t max_size)
 void qcow2_inflight_add(BDRVQcow2State *s, Qcow2InflightAlloc *a,
                         uint64_t first_cluster, uint64_t nb_clusters)
 {
+    memset(a, 0, sizeof(*a));
     a->first_cluster = first_cluster;
     a->nb_clusters = nb_clusters;
     qemu_co_queue_init(&a->waiters);
+    qemu_co_queue_init(&a->owner_wait);
     QLIST_INSERT_HEAD(&s->inflight, a, next);
 }
 

@@ -44,6 +44,34 @@ void qcow2_file_wrote(BDRVQcow2State *s, uint64_t offset, uint64_t bytes)
     if (end > s->file_virgin_offset) {
         s->file_virgin_offset = end;
     }
+    if (end > s->file_real_end) {
+        s->file_real_end = end;
+    }
+}
+
+/*
+ * Make the file at least @end bytes long (sparse), ahead of writes into
+ * new clusters past its end: a direct write that extends a file is done
+ * synchronously by Linux file systems (io_submit waits for it), one that
+ * lands inside the file is not.  The file grows in steps of 1 MiB (or a
+ * cluster), never below what is allocated (writes may be in flight up to
+ * there), and is cut back to what was written when the image is closed.
+ * Called with s->lock held; failure only costs speed.
+ */
+static void coroutine_fn extend_file(BlockDriverState *bs, uint64_t end)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t step = MAX((uint64_t)MiB, (uint64_t)s->cluster_size);
+    uint64_t target;
+
+    if (end <= s->file_size) {
+        return;
+    }
+    target = ROUND_UP(MAX(end, s->alloc_end << s->cluster_bits), step);
+    if (bdrv_co_truncate(bs->file, (int64_t)target, false, PREALLOC_MODE_OFF,
+                         0, NULL) == 0) {
+        s->file_size = target;
+    }
 }
 
 /* Reads past the end of the file return zeroes, as a regular file would
@@ -1064,6 +1092,7 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         return (int)flen;
     }
     s->file_size = (uint64_t)flen;
+    s->file_real_end = (uint64_t)flen;
     s->file_virgin_offset = (uint64_t)flen;
 
     memset(fixed, 0, sizeof(fixed));
@@ -1440,6 +1469,12 @@ static void coroutine_fn qcow2_close_entry(void *opaque)
             qcow2_mark_clean(bs);
         }
     }
+    /* Give back what extend_file added past the last write. */
+    if (s->file_size > s->file_real_end &&
+        bdrv_co_truncate(bs->file, (int64_t)s->file_real_end, true,
+                         PREALLOC_MODE_OFF, 0, NULL) == 0) {
+        s->file_size = s->file_real_end;
+    }
     qemu_co_mutex_unlock(&s->lock);
     cc->done = true;
 }
@@ -1720,9 +1755,16 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
             return r;
         }
         host_start = (uint64_t)r;
+        extend_file(bs, host_start + (n << s->cluster_bits));
     }
     virgin = !reuse && host_start >= s->file_virgin_offset;
     qcow2_inflight_add(s, &a, guest_start >> s->cluster_bits, n);
+    /* Fresh clusters that need no copy: only the owner's data is written
+     * to them, so other writes of the same clusters can go in parallel. */
+    a.joinable = virgin && cow_source_is_zero(bs, type);
+    a.host_start = host_start;
+    a.data_start = offset;
+    a.data_end = offset + cur;
     qemu_co_mutex_unlock(&s->lock);
 
     /* One vectored write: [COW head][guest data][COW tail]. */
@@ -1789,7 +1831,12 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
     }
     qcow2_cache_entry_mark_dirty(s->l2_cache, slice);
     qcow2_cache_put(s->l2_cache, (void **)&slice);
+    a.result = 1;
     qcow2_inflight_remove(s, &a);
+    /* Joined requests read a.result: keep it alive until they have. */
+    while (a.joiners) {
+        qemu_co_queue_wait(&a.owner_wait, &s->lock);
+    }
     if (ret == 0) {
         ret = qcow2_maybe_process_frees(bs);
     }
@@ -1797,14 +1844,82 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
     return ret < 0 ? ret : (int64_t)cur;
 
 fail:
+    a.result = ret;
+    qcow2_inflight_remove(s, &a);
+    /* Joined requests may still be writing into the clusters. */
+    while (a.joiners) {
+        qemu_co_queue_wait(&a.owner_wait, &s->lock);
+    }
     if (!reuse) {
         /* Nothing points at the new clusters. */
         qcow2_free_clusters(bs, host_start, n << s->cluster_bits,
                             QCOW2_DISCARD_NEVER);
     }
-    qcow2_inflight_remove(s, &a);
     qemu_co_mutex_unlock(&s->lock);
     return ret;
+}
+
+/*
+ * If [offset, offset + *bytes) starts in clusters that an allocation in
+ * flight makes and may be joined (see Qcow2InflightAlloc), return it with
+ * *bytes limited to its clusters.  Called with s->lock held.
+ */
+static Qcow2InflightAlloc *find_joinable(BDRVQcow2State *s, uint64_t offset,
+                                         uint64_t *bytes)
+{
+    uint64_t cluster = offset >> s->cluster_bits;
+    Qcow2InflightAlloc *a;
+
+    QLIST_FOREACH(a, &s->inflight, next) {
+        uint64_t end;
+        if (cluster < a->first_cluster ||
+            cluster >= a->first_cluster + a->nb_clusters) {
+            continue;
+        }
+        if (!a->joinable || a->result) {
+            return NULL;
+        }
+        end = MIN(offset + *bytes,
+                  (a->first_cluster + a->nb_clusters) << s->cluster_bits);
+        if (offset < a->data_end && a->data_start < end) {
+            return NULL;
+        }
+        *bytes = end - offset;
+        return a;
+    }
+    return NULL;
+}
+
+/* Write into the clusters of allocation @a, then wait until it is linked.
+ * Called with s->lock held; returns with it released: the bytes written,
+ * or -EAGAIN if the allocation failed (the caller starts over). */
+static int64_t coroutine_fn join_alloc(BlockDriverState *bs,
+                                       Qcow2InflightAlloc *a, uint64_t offset,
+                                       uint64_t bytes, QEMUIOVector *qiov,
+                                       size_t qoff)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t host = a->host_start +
+                    (offset - (a->first_cluster << s->cluster_bits));
+    int result;
+    int ret;
+
+    a->joiners++;
+    qemu_co_mutex_unlock(&s->lock);
+    ret = qcow2_file_pwritev(bs, host, bytes, qiov, qoff);
+    qemu_co_mutex_lock(&s->lock);
+    while (!a->result) {
+        qemu_co_queue_wait(&a->waiters, &s->lock);
+    }
+    result = a->result;
+    if (--a->joiners == 0) {
+        qemu_co_queue_restart_all(&a->owner_wait);
+    }
+    qemu_co_mutex_unlock(&s->lock);
+    if (result < 0) {
+        return -EAGAIN;
+    }
+    return ret < 0 ? ret : (int64_t)bytes;
 }
 
 /* Write a piece of [offset, offset + bytes): in place if the clusters are
@@ -1823,6 +1938,17 @@ static int64_t coroutine_fn write_piece(BlockDriverState *bs, uint64_t offset,
     qemu_co_mutex_lock(&s->lock);
     for (;;) {
         uint32_t slice_index = offset_to_l2_slice_index(s, offset);
+        uint64_t jbytes = bytes;
+        Qcow2InflightAlloc *a = find_joinable(s, offset, &jbytes);
+
+        if (a) {
+            int64_t r = join_alloc(bs, a, offset, jbytes, qiov, qoff);
+            if (r != -EAGAIN) {
+                return r;
+            }
+            qemu_co_mutex_lock(&s->lock);
+            continue;
+        }
         first = offset >> s->cluster_bits;
         nb = MIN(size_to_clusters(s, offset_into_cluster(s, offset) + bytes),
                  s->l2_slice_size - slice_index);
@@ -2322,6 +2448,7 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
         }
         s->file_size = host_end;
     }
+    s->file_real_end = MAX(s->file_real_end, host_end);
     ret = qcow2_flush_metadata(bs);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not write qcow2 metadata");
@@ -2422,6 +2549,7 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
             if (bdrv_co_truncate(bs->file, end, false, PREALLOC_MODE_OFF, 0,
                                  NULL) == 0) {
                 s->file_size = (uint64_t)end;
+                s->file_real_end = (uint64_t)end;
                 s->file_virgin_offset = MIN(s->file_virgin_offset,
                                             (uint64_t)end);
             }

@@ -218,12 +218,24 @@ typedef struct Qcow2UnknownExt {
 
 /* A guest range whose clusters are being allocated: from the moment the
  * host clusters are reserved until the L2 entries point at them.  Any
- * other request that touches these guest clusters waits on @waiters. */
+ * other request that touches these guest clusters waits on @waiters,
+ * except that a write to a part the owner does not write, of clusters
+ * nothing else is written to (fresh clusters whose untouched parts read
+ * as zeroes already), may "join": it writes its data into the new
+ * clusters at once and only waits for the link before it completes. */
 typedef struct Qcow2InflightAlloc {
     uint64_t first_cluster;     /* guest cluster index */
     uint64_t nb_clusters;
     CoQueue waiters;
     QLIST_ENTRY(Qcow2InflightAlloc) next;
+    /* Joining (set by the owner once the clusters are reserved). */
+    bool joinable;
+    uint64_t host_start;        /* host offset of first_cluster */
+    uint64_t data_start;        /* guest bytes the owner writes */
+    uint64_t data_end;
+    unsigned joiners;           /* joined requests still looking at this */
+    int result;                 /* 0 running, 1 linked, -errno failed */
+    CoQueue owner_wait;         /* the owner waits for the joiners */
 } Qcow2InflightAlloc;
 
 /* Why a host range is being freed (selects pass-discard-*). */
@@ -357,6 +369,7 @@ typedef struct BDRVQcow2State {
      * writer), and where it holds nothing we wrote (reads as zeroes). */
     uint64_t file_size;
     uint64_t file_virgin_offset;
+    uint64_t file_real_end;         /* file_size without extend_file's part */
 
     /* Data I/O in flight, counted per epoch: frees are applied only when
      * every request that might still touch the freed clusters is done. */

@@ -22,7 +22,7 @@
  * What happens to an image is one line: either the error of the open,
  *   "open: MESSAGE"
  * or, when it opens, the result of reading the whole disk, of checking it
- * and of writing over every cluster that was allocated (on a read-write
+ * and of writing a cluster at each MiB and flushing (on a read-write
  * open), followed by the first line the driver printed, if any:
  *   "read=ok check=C/L/E write=ok | qcow2: Marking image as corrupt: ..."
  * where C/L/E are corruptions, leaks and check errors.  A crash, an
@@ -763,6 +763,10 @@ static void run_one(const char *dir, const Case *c)
         if (r < 0 && !werr) {
             werr = r;
         }
+    }
+    /* Written means on disk, metadata included. */
+    if (!werr) {
+        werr = blk_flush(blk);
     }
     blk_unref(blk);
     printf("read=%s check=%d/%d/%d write=%s\n", rerr ? "EIO" : "ok",

@@ -550,10 +550,10 @@ START_TEST(test_cow_zero_fill)
     memset(buf, 0x99, 65536);
     ck_assert_int_eq(blk_pwrite(blk, 0, 65536, buf, 0), 0);
     ck_assert_int_eq(blk_pwrite(blk, 65536, 4096, buf, 0), 0);
-    /* The second cluster is the last one of the file: nothing was
-     * written past its data. */
+    /* Nothing was written past the second cluster's data: the rest of
+     * the cluster is a hole. */
     fd = open(p, O_RDONLY);
-    hole = lseek(fd, 0, SEEK_END);
+    hole = lseek(fd, 6 * 65536 + 4096, SEEK_HOLE);
     close(fd);
     ck_assert_int_eq((int64_t)hole, 6 * 65536 + 4096);
 
