@@ -182,6 +182,9 @@ static int coroutine_fn check_l2(CheckState *cs, uint64_t l2_offset,
                     e & L2E_OFFSET_MASK,
                     (e & QCOW2_OFLAG_ZERO) ? "Preallocated" : "Data");
             cs->res->corruptions++;
+            /* Still in use as far as it goes: whatever it covers must not
+             * be handed out (QEMU counts it the same way). */
+            inc_refs(cs, e & L2E_OFFSET_MASK, s->cluster_size);
             continue;
         }
         if (t == QCOW2_CLUSTER_NORMAL || t == QCOW2_CLUSTER_ZERO_ALLOC) {

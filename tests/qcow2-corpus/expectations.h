@@ -32,7 +32,7 @@ static const Expect layout_expectations[] = {
       "for region exceeding the end of the file by one cluster or "
       "more: offset 0x1000100010000 size 0x10000" },
     { "l2e-unaligned",
-      "read=EIO check=1/1/0 write=EIO | qcow2: Image is corrupt: "
+      "read=EIO check=2/0/0 write=EIO | qcow2: Image is corrupt: "
       "Cluster allocation offset 0x50200 unaligned (L2 offset: "
       "0x40000, L2 index: 0); further non-fatal corruption events "
       "will be suppressed" },
@@ -55,7 +55,7 @@ static const Expect layout_expectations[] = {
       "read=ok check=2/1/0 write=EIO | ERROR refcount block 0 "
       "refcount=2" },
     { "l2e-zero-alloc-unaligned",
-      "read=EIO check=1/0/0 write=EIO | qcow2: Image is corrupt: "
+      "read=EIO check=3/0/0 write=EIO | qcow2: Image is corrupt: "
       "Cluster allocation offset 0x50200 unaligned (L2 offset: "
       "0x40000, L2 index: 0x20); further non-fatal corruption "
       "events will be suppressed" },
