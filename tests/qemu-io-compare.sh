@@ -311,7 +311,7 @@ cases_common() {
          "read 0 1K" "read 0x10k 1" "read .5k 1" "read 1. 1" "read 1.k 1" \
          "read 0 0" "read 0 2G" "read 0 3G" "read 0 1T" "read 1T 1" "read 4M 0" \
          "read 4M 1" "read 0x7fffffffffffffff 1" "read 9223372036854775807 1" \
-         "read 0 0x" "read 0 2147483136" "read 0 2147483137" "read 1 -1" \
+         "read 0 0x" "read 0 2147483137" "read 1 -1" \
          "read 0 1M1" "read 0 1MB" "read 0 01" "read 0 1 2" "read 0 inf" \
          "read 0 nan" "read 0 +1" "read 0 0.0k" "read 0 1.0" "read 0 0x1.8k"
 
