@@ -28,6 +28,7 @@ bench_file_bench_SOURCES = bench/file-bench.c
 bench_file_bench_LDADD = $(COBLOCK_INTERNAL)
 endif
 dist_noinst_SCRIPTS += bench/file-bench-compare
+dist_noinst_SCRIPTS += bench/qemu-img-perf.sh
 
 # qcow2 against raw (random reads) and against QEMU's qemu-img bench
 # (allocating writes): bench/qcow2-bench-compare.

@@ -233,6 +233,13 @@ bool bdrv_probe_is_not_raw(const uint8_t *buf, int len, const char *filename)
     return drv && strcmp(drv->format_name, "raw") != 0;
 }
 
+static bool probe_warnings;
+
+void bdrv_enable_probe_warnings(void)
+{
+    probe_warnings = true;
+}
+
 /* ---- option helpers ---- */
 
 char *bdrv_opt_take_str(QDict *options, const char *key)
@@ -768,6 +775,10 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
             goto fail;
         }
     } else if (!filename && !qdict_size(file_opts)) {
+        error_setg(errp, "Must specify either driver or file");
+        goto fail;
+    }
+    if (drv && !is_protocol_driver(drv) && !filename && !qdict_size(file_opts)) {
         error_setg(errp, "A block device must be specified for \"file\"");
         goto fail;
     }
@@ -807,6 +818,16 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
                 goto fail;
             }
             probed = true;
+            if (probe_warnings && (flags & BDRV_O_RDWR) &&
+                !strcmp(drv->format_name, "raw")) {
+                fprintf(stderr, "WARNING: Image format was not specified for '%s' "
+                        "and probing guessed raw.\n"
+                        "         Automatically detecting the format is dangerous "
+                        "for raw images, write operations on block 0 will be "
+                        "restricted.\n"
+                        "         Specify the 'raw' format explicitly to remove "
+                        "the restrictions.\n", bs->filename);
+            }
         }
         bs->file = bdrv_attach_child(bs, file_bs, "file");
         file_bs = NULL;
@@ -1024,7 +1045,13 @@ int64_t bdrv_getlength(BlockDriverState *bs)
     }
     if (bs->drv->getlength) {
         int64_t len = bs->drv->getlength(bs);
-        if (len >= 0 && !bs->drv->has_variable_length) {
+        if (len < 0) {
+            return len;
+        }
+        /* Lengths are whole sectors, as in QEMU: a 77-byte raw file is a
+         * 512-byte disk whose tail reads as zeroes. */
+        len = QEMU_ALIGN_UP(len, (int64_t)BDRV_SECTOR_SIZE);
+        if (!bs->drv->has_variable_length) {
             bs->total_bytes = len;
         }
         return len;

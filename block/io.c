@@ -483,7 +483,9 @@ static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
         }
 
         ret = -ENOTSUP;
-        if (aligned_part && bs->drv->pwrite_zeroes) {
+        if (aligned_part && bs->drv->pwrite_zeroes &&
+            (!(flags & BDRV_REQ_NO_FALLBACK) ||
+             (bs->supported_zero_flags & BDRV_REQ_NO_FALLBACK))) {
             BdrvRequestFlags zflags = flags & bs->supported_zero_flags &
                                       (BDRV_REQ_MAY_UNMAP | BDRV_REQ_FUA |
                                        BDRV_REQ_NO_FALLBACK);

@@ -140,5 +140,5 @@ const BlockDriver bdrv_null_co = {
     .get_allocated_file_size = null_get_allocated_file_size,
     .strong_runtime_opts = null_strong_opts,
     .supported_write_flags = BDRV_REQ_FUA,
-    .supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
+    .supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP,
 };

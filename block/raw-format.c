@@ -238,6 +238,33 @@ static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return 0;
 }
 
+/* A raw image needs exactly its virtual size, in whole sectors. */
+static BlockMeasureInfo *raw_measure(QemuOpts *opts, BlockDriverState *in_bs,
+                                     Error **errp)
+{
+    BlockMeasureInfo *info;
+    int64_t size;
+
+    if (in_bs) {
+        size = bdrv_getlength(in_bs);
+        if (size < 0) {
+            error_setg_errno(errp, (int)-size, "Unable to get image virtual_size");
+            return NULL;
+        }
+    } else {
+        uint64_t s = qemu_opt_get_size(opts, "size", 0);
+        if (s > (uint64_t)INT64_MAX - BDRV_SECTOR_SIZE) {
+            error_setg(errp, "Image size is too large");
+            return NULL;
+        }
+        size = (int64_t)s;
+    }
+    info = qemu_xmalloc0(sizeof(*info));
+    info->required = QEMU_ALIGN_UP((uint64_t)size, BDRV_SECTOR_SIZE);
+    info->fully_allocated = info->required;
+    return info;
+}
+
 static const QemuOptsList raw_create_opts = {
     .name = "raw",
     .desc = {
@@ -268,6 +295,7 @@ const BlockDriver bdrv_raw = {
     .truncate = raw_co_truncate,
     .getlength = raw_getlength,
     .get_info = raw_get_info,
+    .measure = raw_measure,
     .supported_write_flags = BDRV_REQ_FUA,
     .supported_zero_flags = BDRV_REQ_FUA | BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK,
     .supported_truncate_flags = BDRV_REQ_ZERO_WRITE,

@@ -577,6 +577,7 @@ int main(int argc, char **argv)
 #endif
     error_set_progname(argv[0]);
     bdrv_init();
+    bdrv_enable_probe_warnings();
 
     tool_getopt_init(&g);
     while ((c = tool_getopt_long(&g, argc, argv, "hVc:d:f:rsnCmki:t:T:U",

@@ -197,7 +197,8 @@ void error_append_hint(Error **errp, const char *fmt, ...)
 
 void error_vreport(const char *fmt, va_list ap)
 {
-    fflush(stdout);
+    /* stdout is not flushed first: QEMU's tools do not either, and
+     * scripts that merge the two streams see the same order. */
     if (progname) {
         fprintf(stderr, "%s: ", progname);
     }
@@ -218,7 +219,6 @@ void warn_report(const char *fmt, ...)
 {
     va_list ap;
 
-    fflush(stdout);
     if (progname) {
         fprintf(stderr, "%s: ", progname);
     }

@@ -49,6 +49,11 @@ int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp);
 /* The protocol driver for @filename ("file" unless it has a prefix). */
 const BlockDriver *bdrv_find_protocol(const char *filename, Error **errp);
 
+/* Print QEMU's warning on stderr when a writable image was opened
+ * without a format and probing guessed raw (the tools ask for this; the
+ * library is silent by default). */
+void bdrv_enable_probe_warnings(void);
+
 /* ---- properties ---- */
 const char *bdrv_get_format_name(BlockDriverState *bs);
 int64_t bdrv_getlength(BlockDriverState *bs);

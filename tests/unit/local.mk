@@ -57,6 +57,14 @@ tests_unit_test_tool_getopt_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_tool_getopt_LDADD = qemu-img/libtool-common.la $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 TESTS += tests/unit/test-tool-getopt
 VALGRIND_TESTS += tests/unit/test-tool-getopt
+# qemu-img's JSON output, byte for byte as QEMU prints it.
+check_PROGRAMS += tests/unit/test-img-json
+tests_unit_test_img_json_SOURCES = tests/unit/test-img-json.c qemu-img/img-json.c
+tests_unit_test_img_json_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_img_json_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_img_json_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-img-json
+VALGRIND_TESTS += tests/unit/test-img-json
 
 # ... and their size syntax.
 check_PROGRAMS += tests/unit/test-tool-size

@@ -1,0 +1,1216 @@
+/*
+ * coblock — qemu-img convert and dd
+ *
+ * Copyright (C) 2026 The coblock authors
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The convert engine
+ * ------------------
+ * The sources are concatenated into one address space (the target's).  A
+ * cursor walks it, asking the block layer what each run of the sources
+ * is (block status through the whole backing chain):
+ *
+ *   ZERO     reads as zeroes: nothing to read; nothing to write either
+ *            when the target is known to read as zeroes (a new image
+ *            without a backing file, or -n --target-is-zero), otherwise a
+ *            zero write (which may unmap);
+ *   DATA     read, then scanned for zeroes in blocks of the -S size
+ *            (aligned to the target's offsets): zero blocks are treated
+ *            as ZERO, the rest is written;
+ *   BACKING  (only with -B) not allocated in the source's top image and
+ *            the source's backing file is the target's: the target's
+ *            backing already provides it, nothing to do;
+ *   COMPARE  (only with -B, when the backing files differ) read the
+ *            source and the target (which reads through its backing) and
+ *            write only the blocks that differ.
+ *
+ * -m workers (coroutines) each claim the next run (at most one buffer of
+ * data, whole target clusters where possible) under a lock, read it, and
+ * write it.  Writes are issued in offset order unless -W: a worker whose
+ * run is not next waits until the run before it has issued its last
+ * write request (not until that request completes, so that several
+ * writes can be in flight while the target still allocates in order).  With -c, runs
+ * are single clusters written with BDRV_REQ_WRITE_COMPRESSED; the format
+ * driver compresses inside that write, on the thread pool, so the writes
+ * of -c are never ordered: the workers' clusters are compressed in
+ * parallel, on every core.
+ *
+ * Progress counts the bytes of DATA and COMPARE runs, which are the bytes
+ * that are read and possibly written; a first pass over the block status
+ * computes the total when progress is shown.
+ *
+ * On any error the first one is reported with the offset ("error while
+ * reading at byte N: ..."), the workers stop, and a target this command
+ * created is deleted, so that no half-written image is left behind that
+ * could be taken for a complete copy.
+ */
+#include "qemu-img/img.h"
+#include "util/checked.h"
+#include "util/cutils.h"
+#include "block/block_int.h"
+
+#include <sys/stat.h>
+
+#define CONVERT_BUF_SIZE        (2 * MiB)
+#define CONVERT_MAX_WORKERS     16
+#define CONVERT_STATUS_MAX      (1 * GiB)
+
+typedef enum RunType {
+    RUN_DATA,
+    RUN_ZERO,
+    RUN_BACKING,
+    RUN_COMPARE,
+} RunType;
+
+typedef struct ConvertSource {
+    BlockBackend *blk;
+    int64_t start;          /* offset in the target */
+    int64_t len;
+} ConvertSource;
+
+typedef struct ConvertState {
+    ConvertSource *src;
+    int nsrc;
+    int64_t total_size;
+    BlockBackend *target;
+    AioContext *ctx;
+
+    bool target_zero_init;      /* unwritten target areas read as zero */
+    bool target_has_backing;
+    bool same_backing;          /* source backing is the target's backing */
+    bool compressed;
+    bool salvage;
+    bool in_order;
+    bool count_data;            /* a progress report wants the total */
+    int64_t min_sparse;         /* 0: write everything */
+    int64_t buf_size;
+    int64_t cluster_size;       /* target's, or 0 */
+    size_t mem_align;
+
+    /* the cursor (under lock) */
+    CoMutex lock;
+    int64_t next;
+    int cur_src;
+    int64_t run_end;            /* cached status: [next, run_end) is run_type */
+    RunType run_type;
+
+    /* in-order writes */
+    int64_t wr_offs;
+    Coroutine *waiter[CONVERT_MAX_WORKERS];
+    int64_t waiter_offs[CONVERT_MAX_WORKERS];
+
+    int running;
+    int ret;                    /* first error, 0 if none */
+    char *errmsg;               /* its message */
+} ConvertState;
+
+typedef struct ConvertRun {
+    RunType type;
+    bool turn_released;         /* the next run may write (in-order mode) */
+    int64_t offset;             /* in the target */
+    int64_t bytes;
+    int src;
+    int64_t src_offset;
+} ConvertRun;
+
+static void convert_set_error(ConvertState *s, int ret, const char *fmt, ...)
+    QEMU_PRINTF(3, 4);
+
+static void convert_set_error(ConvertState *s, int ret, const char *fmt, ...)
+{
+    va_list ap;
+    int i;
+
+    if (s->ret == 0) {
+        s->ret = ret;
+        va_start(ap, fmt);
+        s->errmsg = qemu_xvasprintf(fmt, ap);
+        va_end(ap);
+    }
+    /* Whoever waits for its turn to write must notice. */
+    for (i = 0; i < CONVERT_MAX_WORKERS; i++) {
+        if (s->waiter[i]) {
+            Coroutine *co = s->waiter[i];
+            s->waiter[i] = NULL;
+            aio_co_wake(co);
+        }
+    }
+}
+
+/* What [offset, offset + bytes) of source @i (source offsets) is. */
+static int coroutine_fn convert_status(ConvertState *s, int i, int64_t offset,
+                                       int64_t bytes, RunType *type,
+                                       int64_t *pnum)
+{
+    BlockDriverState *bs = blk_bs(s->src[i].blk);
+    int ret;
+
+    if (!s->min_sparse && !s->target_has_backing) {
+        *type = RUN_DATA;
+        *pnum = bytes;
+        return 0;
+    }
+    if (s->target_has_backing) {
+        ret = bdrv_co_is_allocated(bs, offset, bytes, pnum);
+        if (ret < 0) {
+            return ret;
+        }
+        if (*pnum <= 0 || *pnum > bytes) {
+            /* No usable answer: copy it all, which is always right. */
+            *type = RUN_DATA;
+            *pnum = bytes;
+            return 0;
+        }
+        if (ret == 0) {
+            *type = s->same_backing ? RUN_BACKING : RUN_COMPARE;
+            return 0;
+        }
+        bytes = *pnum;
+        if (!s->min_sparse) {
+            *type = RUN_DATA;
+            return 0;
+        }
+    }
+    ret = bdrv_co_block_status_above(bs, NULL, true, offset, bytes, pnum,
+                                     NULL, NULL, NULL);
+    if (ret < 0) {
+        return ret;
+    }
+    if (*pnum <= 0 || *pnum > bytes) {
+        /* No usable answer: read it (what reads give is always right). */
+        *pnum = bytes;
+        ret = BDRV_BLOCK_DATA;
+    }
+    *type = (ret & BDRV_BLOCK_ZERO) ? RUN_ZERO : RUN_DATA;
+    return 0;
+}
+
+/* Claim the next run.  Returns 1 with *run set, 0 when there is nothing
+ * left (or after an error). */
+static int coroutine_fn convert_claim(ConvertState *s, ConvertRun *run)
+{
+    ConvertSource *src;
+    int64_t n, end;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    if (s->ret || s->next >= s->total_size) {
+        qemu_co_mutex_unlock(&s->lock);
+        return 0;
+    }
+    while (s->next >= s->src[s->cur_src].start + s->src[s->cur_src].len) {
+        s->cur_src++;
+    }
+    src = &s->src[s->cur_src];
+    if (s->next >= s->run_end) {
+        int64_t off = s->next - src->start;
+        int64_t want = MIN(src->len - off, CONVERT_STATUS_MAX);
+
+        ret = convert_status(s, s->cur_src, off, want, &s->run_type, &n);
+        if (ret < 0) {
+            convert_set_error(s, ret, "error while reading block status at "
+                              "offset %" PRId64 ": %s", s->next, strerror(-ret));
+            qemu_co_mutex_unlock(&s->lock);
+            return 0;
+        }
+        assert(n > 0);
+        s->run_end = s->next + n;
+    }
+    end = s->run_end;
+    run->type = s->run_type;
+    if (s->compressed) {
+        /* Whole clusters: a cluster is skipped or zeroed only if all of
+         * it is; otherwise it is read and compressed as a whole. */
+        int64_t cend = MIN(QEMU_ALIGN_DOWN(s->next, s->cluster_size) +
+                           s->cluster_size, src->start + src->len);
+        if ((run->type == RUN_ZERO || run->type == RUN_BACKING) &&
+            s->run_end >= cend) {
+            int64_t aligned = QEMU_ALIGN_DOWN(s->run_end, s->cluster_size);
+            end = aligned > s->next ? MIN(aligned, s->run_end) : cend;
+            if (s->run_end == src->start + src->len) {
+                end = s->run_end;
+            }
+        } else {
+            end = cend;
+            run->type = RUN_DATA;
+        }
+    } else if (run->type == RUN_DATA || run->type == RUN_COMPARE) {
+        end = MIN(end, s->next + s->buf_size);
+        /* End on a cluster boundary of the target when the run goes on. */
+        if (s->cluster_size && end < s->run_end) {
+            int64_t aligned = QEMU_ALIGN_DOWN(end, s->cluster_size);
+            if (aligned > s->next) {
+                end = aligned;
+            }
+        }
+    }
+    run->offset = s->next;
+    run->bytes = end - s->next;
+    run->src = s->cur_src;
+    run->src_offset = s->next - src->start;
+    s->next = end;
+    qemu_co_mutex_unlock(&s->lock);
+    return 1;
+}
+
+/* Wait until every write before @offset is done (in-order mode). */
+static void coroutine_fn convert_wait_turn(ConvertState *s, int id,
+                                           int64_t offset)
+{
+    while (s->in_order && !s->ret && s->wr_offs != offset) {
+        s->waiter[id] = qemu_coroutine_self();
+        s->waiter_offs[id] = offset;
+        qemu_coroutine_yield();
+        s->waiter[id] = NULL;
+    }
+}
+
+static void convert_done_turn(ConvertState *s, int64_t end)
+{
+    int i;
+
+    if (!s->in_order) {
+        return;
+    }
+    s->wr_offs = end;
+    for (i = 0; i < CONVERT_MAX_WORKERS; i++) {
+        if (s->waiter[i] && s->waiter_offs[i] == end) {
+            Coroutine *co = s->waiter[i];
+            s->waiter[i] = NULL;
+            aio_co_wake(co);
+            break;
+        }
+    }
+}
+
+static int coroutine_fn convert_write_zeroes(ConvertState *s, int64_t offset,
+                                             int64_t bytes)
+{
+    int ret;
+
+    if (s->target_zero_init) {
+        return 0;
+    }
+    ret = blk_co_pwrite_zeroes(s->target, offset, bytes, BDRV_REQ_MAY_UNMAP);
+    if (ret < 0) {
+        convert_set_error(s, ret, "error while writing at byte %" PRId64 ": %s",
+                          offset, strerror(-ret));
+    }
+    return ret;
+}
+
+static int coroutine_fn convert_write_data(ConvertState *s, int64_t offset,
+                                           int64_t bytes, uint8_t *buf,
+                                           BdrvRequestFlags flags)
+{
+    int ret = blk_co_pwrite(s->target, offset, bytes, buf, flags);
+
+    if (ret < 0) {
+        convert_set_error(s, ret, "error while writing at byte %" PRId64 ": %s",
+                          offset, strerror(-ret));
+    }
+    return ret;
+}
+
+/* In-order mode: let the worker with the next run write.  Called just
+ * before a run's last write request is issued (or when it has nothing to
+ * write): the requests are then submitted in offset order, which is what
+ * keeps the target's allocation sequential, while several of them may be
+ * in flight at once. */
+static void convert_release_turn(ConvertState *s, ConvertRun *run)
+{
+    if (!run->turn_released) {
+        run->turn_released = true;
+        convert_done_turn(s, run->offset + run->bytes);
+        /* In order, progress follows the offsets, as QEMU's does: a run
+         * counts once it is read and all of its writes are issued. */
+        if (s->in_order && (run->type == RUN_DATA || run->type == RUN_COMPARE)) {
+            img_progress_add((uint64_t)run->bytes);
+        }
+    }
+}
+
+static int coroutine_fn convert_write_segment(ConvertState *s, int64_t offset,
+                                              int64_t len, int kind,
+                                              uint8_t *data)
+{
+    if (kind == 1) {
+        return convert_write_zeroes(s, offset, len);
+    }
+    if (kind == 2) {
+        return convert_write_data(s, offset, len, data, 0);
+    }
+    return 0;
+}
+
+/* Write the buffer of a DATA (or COMPARE, with @cmp the target's current
+ * contents) run: zero blocks of min_sparse bytes become zero writes or
+ * nothing, differing or non-zero blocks are written in as few requests
+ * as possible. */
+static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
+                                             uint8_t *buf, const uint8_t *cmp)
+{
+    int64_t blk = s->min_sparse ? s->min_sparse : run->bytes;
+    int64_t pos = 0, start, len;
+    int64_t pend_start = 0, pend_len = 0;
+    int kind, pend_kind = -1, ret;   /* kind: 0 skip, 1 zero, 2 data */
+
+    if (s->compressed) {
+        convert_release_turn(s, run);
+        if (s->min_sparse && buffer_is_zero(buf, (size_t)run->bytes)) {
+            return convert_write_zeroes(s, run->offset, run->bytes);
+        }
+        return convert_write_data(s, run->offset, run->bytes, buf,
+                                  BDRV_REQ_WRITE_COMPRESSED);
+    }
+    if (!s->min_sparse && !cmp) {
+        convert_release_turn(s, run);
+        return convert_write_data(s, run->offset, run->bytes, buf, 0);
+    }
+    while (pos < run->bytes) {
+        /* one block, aligned to the target's offsets */
+        int64_t abs = run->offset + pos;
+        int64_t next = MIN(QEMU_ALIGN_DOWN(abs, blk) + blk - run->offset,
+                           run->bytes);
+        int k;
+
+        start = pos;
+        kind = -1;
+        while (pos < run->bytes) {
+            len = next - pos;
+            if (cmp && !memcmp(buf + pos, cmp + pos, (size_t)len)) {
+                k = 0;
+            } else if (s->min_sparse && buffer_is_zero(buf + pos, (size_t)len)) {
+                k = 1;
+            } else {
+                k = 2;
+            }
+            if (kind >= 0 && k != kind) {
+                break;
+            }
+            kind = k;
+            pos = next;
+            next = MIN(pos + blk, run->bytes);
+        }
+        /* Issue the previous segment; keep this one, it may be the last. */
+        if (pend_kind >= 0) {
+            ret = convert_write_segment(s, run->offset + pend_start, pend_len,
+                                        pend_kind, buf + pend_start);
+            if (ret < 0) {
+                return ret;
+            }
+        }
+        pend_kind = kind;
+        pend_start = start;
+        pend_len = pos - start;
+    }
+    convert_release_turn(s, run);
+    if (pend_kind >= 0) {
+        return convert_write_segment(s, run->offset + pend_start, pend_len,
+                                     pend_kind, buf + pend_start);
+    }
+    return 0;
+}
+
+/* Read [offset, offset + bytes) of a source; with --salvage, sectors that
+ * cannot be read are reported and read as zeroes. */
+static int coroutine_fn convert_read(ConvertState *s, const ConvertRun *run,
+                                     uint8_t *buf)
+{
+    BlockBackend *blk = s->src[run->src].blk;
+    int64_t off;
+    int ret;
+
+    ret = blk_co_pread(blk, run->src_offset, run->bytes, buf, 0);
+    if (ret >= 0 || !s->salvage) {
+        return ret;
+    }
+    for (off = 0; off < run->bytes; off += BDRV_SECTOR_SIZE) {
+        int64_t n = MIN((int64_t)BDRV_SECTOR_SIZE, run->bytes - off);
+        ret = blk_co_pread(blk, run->src_offset + off, n, buf + off, 0);
+        if (ret < 0) {
+            warn_report("error while reading offset %" PRId64 ": %s",
+                        run->offset + off, strerror(-ret));
+            memset(buf + off, 0, (size_t)n);
+        }
+    }
+    return 0;
+}
+
+typedef struct ConvertWorker {
+    ConvertState *s;
+    int id;
+} ConvertWorker;
+
+static void coroutine_fn convert_worker(void *opaque)
+{
+    ConvertWorker *w = opaque;
+    ConvertState *s = w->s;
+    uint8_t *buf = NULL, *cmp = NULL;
+    ConvertRun run;
+    int ret;
+
+    while (convert_claim(s, &run)) {
+        bool need_buf = run.type == RUN_DATA || run.type == RUN_COMPARE;
+
+        if (need_buf) {
+            if (!buf) {
+                buf = qemu_try_memalign(s->mem_align, (size_t)s->buf_size);
+                if (!buf) {
+                    convert_set_error(s, -ENOMEM, "Out of memory");
+                    break;
+                }
+            }
+            ret = convert_read(s, &run, buf);
+            if (ret < 0) {
+                convert_set_error(s, ret, "error while reading at byte %"
+                                  PRId64 ": %s", run.offset, strerror(-ret));
+                break;
+            }
+            if (run.type == RUN_COMPARE) {
+                if (!cmp) {
+                    cmp = qemu_try_memalign(s->mem_align, (size_t)s->buf_size);
+                    if (!cmp) {
+                        convert_set_error(s, -ENOMEM, "Out of memory");
+                        break;
+                    }
+                }
+                ret = blk_co_pread(s->target, run.offset, run.bytes, cmp, 0);
+                if (ret < 0) {
+                    convert_set_error(s, ret, "error while reading at byte %"
+                                      PRId64 ": %s", run.offset,
+                                      strerror(-ret));
+                    break;
+                }
+            }
+        }
+        convert_wait_turn(s, w->id, run.offset);
+        if (s->ret) {
+            break;
+        }
+        run.turn_released = false;
+        switch (run.type) {
+        case RUN_DATA:
+        case RUN_COMPARE:
+            ret = convert_write_buffer(s, &run, buf,
+                                       run.type == RUN_COMPARE ? cmp : NULL);
+            break;
+        case RUN_ZERO:
+            convert_release_turn(s, &run);
+            ret = convert_write_zeroes(s, run.offset, run.bytes);
+            break;
+        case RUN_BACKING:
+        default:
+            convert_release_turn(s, &run);
+            ret = 0;
+            break;
+        }
+        convert_release_turn(s, &run);
+        if (ret < 0) {
+            break;
+        }
+        if (need_buf && !s->in_order) {
+            img_progress_add((uint64_t)run.bytes);
+        }
+    }
+    qemu_vfree(buf);
+    qemu_vfree(cmp);
+    s->running--;
+    aio_notify(s->ctx);
+}
+
+/* Bytes that will be read (DATA and COMPARE runs), for the progress. */
+typedef struct CountCo {
+    ConvertState *s;
+    uint64_t bytes;
+    int64_t err_offset;
+    int ret;
+    bool done;
+} CountCo;
+
+static void coroutine_fn convert_count_entry(void *opaque)
+{
+    CountCo *cc = opaque;
+    ConvertState *s = cc->s;
+    int i;
+
+    for (i = 0; i < s->nsrc; i++) {
+        int64_t off = 0, n;
+        RunType type;
+
+        while (off < s->src[i].len) {
+            int ret = convert_status(s, i, off,
+                                     MIN(s->src[i].len - off, CONVERT_STATUS_MAX),
+                                     &type, &n);
+            if (ret < 0) {
+                cc->ret = ret;
+                cc->err_offset = s->src[i].start + off;
+                goto out;
+            }
+            if (type == RUN_DATA || type == RUN_COMPARE) {
+                cc->bytes += (uint64_t)n;
+            }
+            off += n;
+        }
+    }
+out:
+    cc->done = true;
+}
+
+static int convert_do_copy(ConvertState *s, int num_workers)
+{
+    ConvertWorker workers[CONVERT_MAX_WORKERS];
+    int i;
+
+    qemu_co_mutex_init(&s->lock);
+    s->ret = 0;
+    s->next = 0;
+    s->cur_src = 0;
+    s->run_end = 0;
+    s->wr_offs = 0;
+
+    if (s->count_data) {
+        CountCo cc = { .s = s };
+        bdrv_run_co(s->ctx, convert_count_entry, &cc, &cc.done);
+        if (cc.ret < 0) {
+            error_report("error while reading block status at offset %" PRId64
+                         ": %s", cc.err_offset, strerror(-cc.ret));
+            return cc.ret;
+        }
+        img_progress_set_total(cc.bytes);
+    }
+
+    s->running = num_workers;
+    for (i = 0; i < num_workers; i++) {
+        workers[i].s = s;
+        workers[i].id = i;
+        aio_co_enter(s->ctx, qemu_coroutine_create(convert_worker), &workers[i]);
+    }
+    while (s->running) {
+        aio_poll(s->ctx, true);
+    }
+    if (s->ret) {
+        error_report("%s", s->errmsg);
+        free(s->errmsg);
+        s->errmsg = NULL;
+        return s->ret;
+    }
+    return 0;
+}
+
+/* Is @bs (a format or protocol node) backed by the same file as @other? */
+static bool same_file(BlockDriverState *a, BlockDriverState *b)
+{
+    struct stat sa, sb;
+
+    while (a && a->file) {
+        a = a->file->bs;
+    }
+    while (b && b->file) {
+        b = b->file->bs;
+    }
+    if (!a || !b) {
+        return false;
+    }
+    if (a == b) {
+        return true;
+    }
+    if (stat(a->filename, &sa) < 0 || stat(b->filename, &sb) < 0) {
+        return false;
+    }
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A new image on a regular file (or a new file) reads as zeroes; one
+ * created on a device does not. */
+static bool new_target_reads_zero(const char *filename)
+{
+#ifndef _WIN32
+    struct stat st;
+
+    if (stat(filename, &st) == 0 && !S_ISREG(st.st_mode)) {
+        return false;
+    }
+#endif
+    return true;
+}
+
+static bool is_local_file(const char *filename)
+{
+    const BlockDriver *drv = bdrv_find_protocol(filename, NULL);
+
+    return drv && !strcmp(drv->format_name, "file");
+}
+
+int img_convert(int argc, char **argv)
+{
+    static const ImgLongOpt longopts[] = {
+        { "object", IMG_REQ_ARG, OPT_OBJECT },
+        { "image-opts", IMG_NO_ARG, OPT_IMAGE_OPTS },
+        { "force-share", IMG_NO_ARG, 'U' },
+        { "target-image-opts", IMG_NO_ARG, OPT_TARGET_IMAGE_OPTS },
+        { "salvage", IMG_NO_ARG, OPT_SALVAGE },
+        { "target-is-zero", IMG_NO_ARG, OPT_TARGET_IS_ZERO },
+        { "bitmaps", IMG_NO_ARG, OPT_BITMAPS },
+        { "skip-broken-bitmaps", IMG_NO_ARG, OPT_SKIP_BROKEN },
+        { "progress-json", IMG_OPT_ARG, OPT_PROGRESS_JSON },
+        { NULL, 0, 0 }
+    };
+    ImgGetopt g;
+    const char *fmt = NULL, *out_fmt = NULL, *out_baseimg = NULL;
+    const char *backing_fmt = NULL, *cache = "unsafe", *src_cache = "writeback";
+    const char *out_filename;
+    char *options = NULL;
+    bool compress = false, progress = false, quiet = false, skip_create = false;
+    bool image_opts = false, tgt_image_opts = false, force_share = false;
+    bool target_is_zero = false, salvage = false, wr_in_order = true;
+    bool writethrough = false, src_writethrough = false, created = false;
+    bool copying = false;
+    int64_t min_sparse = 8 * BDRV_SECTOR_SIZE;
+    int num_workers = 8, json_fd = -1;
+    int flags = BDRV_O_RDWR, src_flags = 0;
+    ConvertState s;
+    const BlockDriver *drv;
+    QemuOptsList *list = NULL;
+    QemuOpts *opts = NULL;
+    Error *err = NULL;
+    int c, i, ret = 1;
+
+    memset(&s, 0, sizeof(s));
+    img_getopt_init(&g, "convert");
+    while ((c = img_getopt(&g, argc, argv, ":hf:O:B:b:CcF:o:l:S:pt:T:qnm:WUr:",
+                           longopts)) != -1) {
+        switch (c) {
+        case 'f':
+            fmt = g.optarg;
+            break;
+        case 'O':
+            out_fmt = g.optarg;
+            break;
+        case 'B':
+        case 'b':
+            out_baseimg = g.optarg;
+            break;
+        case 'C':
+            /* Copy offloading: we always copy through the buffers. */
+            break;
+        case 'c':
+            compress = true;
+            break;
+        case 'F':
+            backing_fmt = g.optarg;
+            break;
+        case 'o':
+            options = img_add_option(options, g.optarg);
+            break;
+        case 'l':
+            error_report("Failed to load snapshot: internal snapshots are not "
+                         "supported");
+            goto out_early;
+        case 'S': {
+            int64_t sval = img_cvtnum_full("buffer size for sparse output",
+                                           g.optarg, 0, INT64_MAX);
+            if (sval < 0) {
+                goto out_early;
+            }
+            if (!QEMU_IS_ALIGNED(sval, BDRV_SECTOR_SIZE) ||
+                sval > CONVERT_BUF_SIZE * 8) {
+                error_report("Invalid buffer size for sparse output specified. "
+                             "Valid sizes are multiples of %llu up to %llu. "
+                             "Select 0 to disable sparse detection (fully "
+                             "allocates output).",
+                             (unsigned long long)BDRV_SECTOR_SIZE,
+                             (unsigned long long)CONVERT_BUF_SIZE * 8);
+                goto out_early;
+            }
+            min_sparse = sval;
+            break;
+        }
+        case 'p':
+            progress = true;
+            break;
+        case 't':
+            cache = g.optarg;
+            break;
+        case 'T':
+            src_cache = g.optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'n':
+            skip_create = true;
+            break;
+        case 'm': {
+            int64_t m;
+            if (qemu_strtoi64(g.optarg, NULL, 0, &m) < 0 || m < 1 ||
+                m > CONVERT_MAX_WORKERS) {
+                error_report("Invalid number of coroutines. Allowed number of "
+                             "coroutines is between 1 and %d",
+                             CONVERT_MAX_WORKERS);
+                goto out_early;
+            }
+            num_workers = (int)m;
+            break;
+        }
+        case 'W':
+            wr_in_order = false;
+            break;
+        case 'U':
+            force_share = true;
+            break;
+        case 'r': {
+            int64_t rate = img_cvtnum_full("rate limit", g.optarg, 0, INT64_MAX);
+            if (rate < 0) {
+                goto out_early;
+            }
+            /* Accepted; the copy is not throttled. */
+            break;
+        }
+        case OPT_IMAGE_OPTS:
+            image_opts = true;
+            break;
+        case OPT_TARGET_IMAGE_OPTS:
+            tgt_image_opts = true;
+            break;
+        case OPT_SALVAGE:
+            salvage = true;
+            break;
+        case OPT_TARGET_IS_ZERO:
+            target_is_zero = true;
+            break;
+        case OPT_BITMAPS:
+        case OPT_SKIP_BROKEN:
+            error_report("Copying persistent bitmaps is not supported");
+            goto out_early;
+        case OPT_PROGRESS_JSON:
+            json_fd = img_parse_progress_fd(g.optarg);
+            if (json_fd < 0) {
+                goto out_early;
+            }
+            break;
+        case OPT_OBJECT:
+            error_report("--object is not supported");
+            goto out_early;
+        }
+    }
+
+    if (!out_fmt && !tgt_image_opts) {
+        out_fmt = "raw";
+    }
+    if (skip_create && options) {
+        error_report("-o has no effect when skipping image creation");
+        goto out_early;
+    }
+    if (target_is_zero && !skip_create) {
+        error_report("--target-is-zero requires use of -n flag");
+        goto out_early;
+    }
+    if (tgt_image_opts && !skip_create) {
+        error_report("--target-image-opts requires use of -n flag");
+        goto out_early;
+    }
+    if (img_options_want_help(options)) {
+        ret = img_print_create_opts_help(out_fmt ? out_fmt : "raw",
+                                         g.optind < argc ? argv[argc - 1] : NULL,
+                                         false);
+        goto out_early;
+    }
+    s.nsrc = argc - g.optind - 1;
+    if (s.nsrc < 1) {
+        error_report("Must specify image file name");
+        goto out_early;
+    }
+    out_filename = argv[argc - 1];
+    if (quiet) {
+        progress = false;
+    }
+    if (!img_parse_cache(src_cache, &src_flags, &src_writethrough, true)) {
+        goto out_early;
+    }
+
+    /* the sources */
+    s.src = qemu_new0(ConvertSource, s.nsrc);
+    for (i = 0; i < s.nsrc; i++) {
+        s.src[i].blk = img_open(image_opts, argv[g.optind + i], fmt, src_flags,
+                                src_writethrough, quiet, force_share);
+        if (!s.src[i].blk) {
+            goto out;
+        }
+        s.src[i].len = blk_getlength(s.src[i].blk);
+        if (s.src[i].len < 0) {
+            error_report("Could not get size of %s: %s", argv[g.optind + i],
+                         strerror((int)-s.src[i].len));
+            goto out;
+        }
+        s.src[i].start = s.total_size;
+        if (CHECKED_ADD(s.total_size, s.src[i].len, &s.total_size)) {
+            error_report("Total size of the input images is too large");
+            goto out;
+        }
+    }
+    s.ctx = blk_get_aio_context(s.src[0].blk);
+
+    if (out_baseimg && s.nsrc > 1) {
+        error_report("Having a backing file for the target makes no sense "
+                     "when concatenating multiple input images");
+        goto out;
+    }
+
+    /* the target */
+    if (!skip_create) {
+        drv = bdrv_find_format(out_fmt);
+        if (!drv) {
+            error_report("Unknown file format '%s'", out_fmt);
+            goto out;
+        }
+        list = img_create_opts_list(out_fmt, out_filename, false, &err);
+        if (!list) {
+            error_report_err(err);
+            goto out;
+        }
+        opts = qemu_opts_create(list);
+        if (options && !qemu_opts_do_parse(opts, options, &err)) {
+            error_report_err(err);
+            goto out;
+        }
+        qemu_opt_set_number(opts, "size", s.total_size);
+        if (out_baseimg || backing_fmt) {
+            const QemuOptDesc *d;
+            bool has_bf = false, has_bfmt = false;
+
+            for (d = list->desc; d->name; d++) {
+                has_bf |= !strcmp(d->name, "backing_file");
+                has_bfmt |= !strcmp(d->name, "backing_fmt");
+            }
+            if (out_baseimg && !has_bf) {
+                error_report("Backing file not supported for file format '%s'",
+                             out_fmt);
+                goto out;
+            }
+            if (backing_fmt && !has_bfmt) {
+                error_report("Backing file format not supported for file "
+                             "format '%s'", out_fmt);
+                goto out;
+            }
+            if (out_baseimg) {
+                qemu_opt_set(opts, "backing_file", out_baseimg, &error_abort);
+            }
+            if (backing_fmt) {
+                qemu_opt_set(opts, "backing_fmt", backing_fmt, &error_abort);
+            }
+        }
+        if (qemu_opt_get(opts, "backing_file") && !qemu_opt_get(opts, "backing_fmt")) {
+            error_report("Use of backing file requires explicit backing format");
+            goto out;
+        }
+        if (compress && !(drv->supported_write_flags & BDRV_REQ_WRITE_COMPRESSED)) {
+            error_report("Compression not supported for this file format");
+            goto out;
+        }
+        s.target_zero_init = new_target_reads_zero(out_filename) &&
+                             !qemu_opt_get(opts, "backing_file");
+        img_round_size_opt(opts);
+        if (bdrv_create(drv, out_filename, opts, &err) < 0) {
+            error_prepend(&err, "%s: error while converting %s: ", out_filename,
+                          out_fmt);
+            error_report_err(err);
+            goto out;
+        }
+        created = is_local_file(out_filename);
+    }
+
+    if (!img_parse_cache(cache, &flags, &writethrough, false)) {
+        goto out;
+    }
+    s.target = img_open(tgt_image_opts, out_filename, out_fmt, flags,
+                        writethrough, quiet, false);
+    if (!s.target) {
+        goto out;
+    }
+    {
+        BlockDriverState *tbs = blk_bs(s.target);
+        BlockDriverInfo bdi;
+
+        if (compress && !(tbs->supported_write_flags & BDRV_REQ_WRITE_COMPRESSED)) {
+            error_report("Compression not supported for this file format");
+            goto out;
+        }
+        s.target_has_backing = bdrv_backing_bs(tbs) != NULL;
+        if (skip_create) {
+            int64_t tlen = blk_getlength(s.target);
+            if (tlen < 0) {
+                error_report("Could not get size of '%s': %s", out_filename,
+                             strerror((int)-tlen));
+                goto out;
+            }
+            if (tlen < s.total_size) {
+                error_report("output file is smaller than input file");
+                goto out;
+            }
+            if (target_is_zero && s.target_has_backing) {
+                /* QEMU reports this and still exits with status 0. */
+                error_report("Cannot use --target-is-zero when the destination "
+                             "image has a backing file");
+                ret = 0;
+                goto out;
+            }
+            s.target_zero_init = target_is_zero;
+        }
+        if (s.target_has_backing) {
+            s.target_zero_init = false;
+            s.same_backing = bdrv_backing_bs(blk_bs(s.src[0].blk)) &&
+                             same_file(bdrv_backing_bs(blk_bs(s.src[0].blk)),
+                                       bdrv_backing_bs(tbs));
+        }
+        /* The driver validated its cluster size; anything beyond what a
+         * format can have is not used for buffers. */
+        if (bdrv_get_info(tbs, &bdi) >= 0 && bdi.cluster_size > 0 &&
+            bdi.cluster_size <= 64 * MiB) {
+            s.cluster_size = bdi.cluster_size;
+        }
+        s.mem_align = MAX((size_t)4096, tbs->bl.opt_mem_alignment);
+    }
+    s.compressed = compress;
+    s.salvage = salvage;
+    /* Compressed clusters are compressed inside the driver's write, on
+     * its thread pool: writes in offset order would compress one cluster
+     * at a time.  Their placement in the file is the driver's anyway. */
+    s.in_order = wr_in_order && !compress;
+    s.count_data = progress || json_fd >= 0;
+    s.min_sparse = min_sparse;
+    s.buf_size = CONVERT_BUF_SIZE;
+    if (s.compressed) {
+        if (!s.cluster_size) {
+            error_report("Compression not supported for this file format");
+            goto out;
+        }
+        s.buf_size = s.cluster_size;
+    } else if (s.cluster_size > s.buf_size) {
+        s.buf_size = s.cluster_size;
+    }
+
+    img_progress_init(progress, json_fd, "convert", 1.0);
+    copying = true;
+    ret = convert_do_copy(&s, num_workers) < 0 ? 1 : 0;
+    if (ret == 0) {
+        int fret = blk_flush(s.target);
+        if (fret < 0) {
+            error_report("Could not flush the target: %s", strerror(-fret));
+            ret = 1;
+        }
+    }
+    if (ret == 0) {
+        img_progress_finish();
+    }
+    img_progress_end(ret == 0);
+
+out:
+    if (s.target) {
+        blk_unref(s.target);
+    }
+    if (s.src) {
+        for (i = 0; i < s.nsrc; i++) {
+            blk_unref(s.src[i].blk);
+        }
+        free(s.src);
+    }
+    if (ret && created && copying) {
+        /* Do not leave a partial copy that looks like a good one.  (A
+         * target that failed before any data was copied is left, empty,
+         * as QEMU leaves it.) */
+        remove(out_filename);
+    }
+    qemu_opts_del(opts);
+    free(list);
+out_early:
+    free(options);
+    return ret;
+}
+
+/* ---- dd ---- */
+
+/*
+ * Operands are "bs=", "count=", "skip=", "if=" and "of=", as in dd(1).
+ * The output is created (format -O, default raw) and written in full,
+ * block by block.  For compatibility with QEMU 7.2, count= limits the
+ * input size before skip= is applied: "skip=2 count=3" copies the third
+ * block only, and a skip beyond that limit copies nothing.
+ */
+typedef struct DdParams {
+    int64_t bs;
+    int64_t count;      /* -1: all */
+    int64_t skip;       /* -1: none */
+    const char *in, *out;
+} DdParams;
+
+static int dd_parse_operand(DdParams *p, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    char *key;
+    int64_t v;
+
+    if (!eq) {
+        error_report("unrecognized operand %s", arg);
+        return -1;
+    }
+    key = qemu_xstrndup(arg, (size_t)(eq - arg));
+    if (!strcmp(key, "bs")) {
+        v = img_cvtnum_full("bs", eq + 1, 1, INT_MAX);
+        if (v < 0) {
+            goto fail;
+        }
+        p->bs = v;
+    } else if (!strcmp(key, "count")) {
+        v = img_cvtnum_full("count", eq + 1, 0, INT64_MAX);
+        if (v < 0) {
+            goto fail;
+        }
+        p->count = v;
+    } else if (!strcmp(key, "skip")) {
+        v = img_cvtnum_full("skip", eq + 1, 0, INT64_MAX);
+        if (v < 0) {
+            goto fail;
+        }
+        p->skip = v;
+    } else if (!strcmp(key, "if")) {
+        p->in = eq + 1;
+    } else if (!strcmp(key, "of")) {
+        p->out = eq + 1;
+    } else {
+        error_report("unrecognized operand %s", key);
+        goto fail;
+    }
+    free(key);
+    return 0;
+fail:
+    free(key);
+    return -1;
+}
+
+int img_dd(int argc, char **argv)
+{
+    static const ImgLongOpt longopts[] = {
+        { "object", IMG_REQ_ARG, OPT_OBJECT },
+        { "image-opts", IMG_NO_ARG, OPT_IMAGE_OPTS },
+        { "force-share", IMG_NO_ARG, 'U' },
+        { NULL, 0, 0 }
+    };
+    ImgGetopt g;
+    const char *fmt = NULL, *out_fmt = "raw";
+    bool image_opts = false, force_share = false, bad_skip;
+    DdParams p = { .bs = 512, .count = -1, .skip = -1 };
+    BlockBackend *in = NULL, *out = NULL;
+    const BlockDriver *drv;
+    QemuOptsList *list = NULL;
+    QemuOpts *opts = NULL;
+    Error *err = NULL;
+    int64_t size, in_pos, out_pos;
+    uint8_t *buf = NULL;
+    int c, i, ret = 1;
+
+    img_getopt_init(&g, "dd");
+    while ((c = img_getopt(&g, argc, argv, ":hf:O:U", longopts)) != -1) {
+        switch (c) {
+        case 'O':
+            out_fmt = g.optarg;
+            break;
+        case 'f':
+            fmt = g.optarg;
+            break;
+        case 'U':
+            force_share = true;
+            break;
+        case OPT_IMAGE_OPTS:
+            image_opts = true;
+            break;
+        case OPT_OBJECT:
+            error_report("--object is not supported");
+            return 1;
+        }
+    }
+    for (i = g.optind; i < argc; i++) {
+        if (dd_parse_operand(&p, argv[i]) < 0) {
+            return 1;
+        }
+    }
+    if (!p.in || !p.out) {
+        error_report("Must specify both input and output files");
+        return 1;
+    }
+
+    in = img_open(image_opts, p.in, fmt, 0, false, false, force_share);
+    if (!in) {
+        goto out;
+    }
+    drv = bdrv_find_format(out_fmt);
+    if (!drv) {
+        error_report("Unknown file format");
+        goto out;
+    }
+    list = img_create_opts_list(out_fmt, p.out, false, &err);
+    if (!list) {
+        error_report_err(err);
+        goto out;
+    }
+    size = blk_getlength(in);
+    if (size < 0) {
+        error_report("Failed to get size for '%s'", p.in);
+        goto out;
+    }
+    if (p.count >= 0 && p.count <= INT64_MAX / p.bs && p.count * p.bs < size) {
+        size = p.count * p.bs;
+    }
+    bad_skip = p.skip >= 0 && (p.skip > INT64_MAX / p.bs || size < p.bs * p.skip);
+    opts = qemu_opts_create(list);
+    qemu_opt_set_number(opts, "size",
+                        bad_skip ? 0 : size - (p.skip > 0 ? p.bs * p.skip : 0));
+    img_round_size_opt(opts);
+    if (bdrv_create(drv, p.out, opts, &err) < 0) {
+        error_prepend(&err, "%s: error while creating output image: ", p.out);
+        error_report_err(err);
+        goto out;
+    }
+    out = img_open(false, p.out, out_fmt, BDRV_O_RDWR, false, false, false);
+    if (!out) {
+        goto out;
+    }
+    if (bad_skip) {
+        /* QEMU reports this and exits with status 0 */
+        error_report("%s: cannot skip to specified offset", p.in);
+        ret = 0;
+        goto out;
+    }
+    in_pos = p.skip > 0 ? p.bs * p.skip : 0;
+    buf = qemu_try_memalign(4096, (size_t)p.bs);
+    if (!buf) {
+        error_report("Could not allocate a buffer of %" PRId64 " bytes", p.bs);
+        goto out;
+    }
+    for (out_pos = 0; in_pos < size; ) {
+        int64_t n = MIN(p.bs, size - in_pos);
+        int r = blk_pread(in, in_pos, n, buf, 0);
+
+        if (r < 0) {
+            error_report("error while reading from input image file: %s",
+                         strerror(-r));
+            goto out;
+        }
+        r = blk_pwrite(out, out_pos, n, buf, 0);
+        if (r < 0) {
+            error_report("error while writing to output image file: %s",
+                         strerror(-r));
+            goto out;
+        }
+        in_pos += n;
+        out_pos += n;
+    }
+    ret = 0;
+out:
+    qemu_vfree(buf);
+    qemu_opts_del(opts);
+    free(list);
+    blk_unref(out);
+    blk_unref(in);
+    return ret;
+}
