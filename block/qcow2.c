@@ -2065,7 +2065,12 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
     while (qcow2_inflight_wait(s, cluster, &nb)) {
         nb = 1;
     }
-    ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type, NULL);
+    /* The L2 table before the data (the layout QEMU produces). */
+    ret = qcow2_get_l2_slice_for_write(bs, offset, &slice, &idx);
+    if (ret == 0) {
+        qcow2_cache_put(s->l2_cache, (void **)&slice);
+        ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type, NULL);
+    }
     if (ret == 0 && type != QCOW2_CLUSTER_UNALLOCATED &&
         type != QCOW2_CLUSTER_ZERO_PLAIN) {
         /* As in QEMU: compression never overwrites allocated data. */
@@ -2544,8 +2549,9 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
             goto out;
         }
         end = qcow2_get_last_cluster_end(bs);
-        if (end > 0 && (uint64_t)end < s->file_size) {
-            /* Best effort: a longer file only wastes space. */
+        if (end > 0 && (uint64_t)end != s->file_size) {
+            /* The file ends with the last cluster in use, as QEMU leaves
+             * it (best effort: a longer file only wastes space). */
             if (bdrv_co_truncate(bs->file, end, false, PREALLOC_MODE_OFF, 0,
                                  NULL) == 0) {
                 s->file_size = (uint64_t)end;
