@@ -35,7 +35,8 @@
  *                               QD random writes/zeroes/discards in flight
  *                               at once, mirrored into RAWFILE, then a
  *                               full read-back compared with the mirror
- *   crashwriter SEED SPAN       write and flush forever (killed by the test)
+ *   crashwriter SEED SPAN       write and flush forever, 16 requests in
+ *                               flight (killed by the test)
  */
 #include "util/osdep.h"
 #include "util/cutils.h"
@@ -247,34 +248,61 @@ static int cmd_stress(BlockBackend *blk, uint64_t seed, int nreq, int qd,
     return 0;
 }
 
-/* Allocating writes, zero writes and discards, with flushes, until
- * killed.  Each write is of a pattern that encodes nothing: the test
- * only checks metadata consistency after the kill. */
+/* Allocating writes, zero writes, discards and flushes, 16 in flight at
+ * a time (so that allocations of the same clusters overlap), until
+ * killed.  The data means nothing: the test only checks the metadata
+ * after the kill. */
+typedef struct CrashReq {
+    QEMUIOVector qiov;
+    bool busy;
+} CrashReq;
+
+static void crash_cb(void *opaque, int ret)
+{
+    CrashReq *r = opaque;
+
+    if (ret < 0) {
+        fprintf(stderr, "crashwriter: %s\n", strerror(-ret));
+        exit(1);
+    }
+    r->busy = false;
+}
+
 static int cmd_crashwriter(BlockBackend *blk, uint64_t seed, uint64_t span)
 {
     uint8_t *buf = pattern_buf(256 * KiB, 0x5a);
+    CrashReq reqs[16];
+    AioContext *ctx = blk_get_aio_context(blk);
 
+    memset(reqs, 0, sizeof(reqs));
     rnd_state = seed * 2654435761u + 7;
     for (;;) {
-        int64_t len = (int64_t)(1 + rnd() % 128) * 2048;
-        int64_t off = (int64_t)(rnd() % ((span - (uint64_t)len) / 512)) * 512;
-        int kind = (int)(rnd() % 16);
-        int ret;
-        if (kind < 11) {
-            buf[0] = (uint8_t)rnd();
-            ret = blk_pwrite(blk, off, len, buf, 0);
-        } else if (kind < 13) {
-            ret = blk_pwrite_zeroes(blk, off, len, BDRV_REQ_MAY_UNMAP);
-        } else if (kind < 15) {
-            ret = blk_pdiscard(blk, off, len);
-        } else {
-            ret = blk_flush(blk);
+        for (int i = 0; i < 16; i++) {
+            CrashReq *r = &reqs[i];
+            int64_t len, off;
+            int kind;
+            if (r->busy) {
+                continue;
+            }
+            len = (int64_t)(1 + rnd() % 128) * 2048;
+            off = (int64_t)(rnd() % ((span - (uint64_t)len) / 512)) * 512;
+            kind = (int)(rnd() % 32);
+            r->busy = true;
+            if (kind < 24) {
+                qemu_iovec_init_buf(&r->qiov, buf, (size_t)len);
+                blk_aio_pwritev(blk, off, &r->qiov, 0, crash_cb, r);
+            } else if (kind < 27) {
+                blk_aio_pwrite_zeroes(blk, off, len, BDRV_REQ_MAY_UNMAP,
+                                      crash_cb, r);
+            } else if (kind < 30) {
+                blk_aio_pdiscard(blk, off, len, crash_cb, r);
+            } else {
+                blk_aio_flush(blk, crash_cb, r);
+            }
         }
-        if (ret < 0) {
-            fprintf(stderr, "crashwriter: %s\n", strerror(-ret));
-            return 1;
-        }
+        aio_poll(ctx, true);
     }
+    return 0;   /* not reached */
 }
 
 static int cmd_check(BlockBackend *blk, const char *mode)
