@@ -2624,6 +2624,33 @@ static ImageInfoSpecific *qcow2_get_specific_info(BlockDriverState *bs,
         qdict_put_bool(d, "lazy-refcounts",
                        s->compatible_features & QCOW2_COMPAT_LAZY_REFCOUNTS);
     }
+    /* Persistent bitmaps, as long as they are consistent (a read-write
+     * open clears their autoclear bit).  Arrays are flattened into
+     * "bitmaps.N.field" keys; an empty flags list cannot be expressed that
+     * way and is left out. */
+    if (s->has_bitmaps_ext && s->bitmaps_consistent && s->bitmaps) {
+        for (uint32_t i = 0; i < s->nb_bitmaps; i++) {
+            const Qcow2Bitmap *bm = &s->bitmaps[i];
+            char key[64];
+            int nflags = 0;
+
+            if (bm->flags & 1) {
+                snprintf(key, sizeof(key), "bitmaps.%" PRIu32 ".flags.%d", i,
+                         nflags++);
+                qdict_put_str(d, key, "in-use");
+            }
+            if (bm->flags & 2) {
+                snprintf(key, sizeof(key), "bitmaps.%" PRIu32 ".flags.%d", i,
+                         nflags++);
+                qdict_put_str(d, key, "auto");
+            }
+            snprintf(key, sizeof(key), "bitmaps.%" PRIu32 ".name", i);
+            qdict_put_str(d, key, bm->name);
+            snprintf(key, sizeof(key), "bitmaps.%" PRIu32 ".granularity", i);
+            qdict_put_int(d, key, bm->granularity_bits < 63 ?
+                          (int64_t)1 << bm->granularity_bits : 0);
+        }
+    }
     qdict_put_int(d, "refcount-bits", s->refcount_bits);
     if (s->version >= 3) {
         qdict_put_bool(d, "corrupt",
