@@ -35,6 +35,7 @@
 
 typedef struct CheckState {
     BlockDriverState *bs;
+    uint64_t highest;           /* last cluster in use or counted, + 1 */
     BdrvCheckResult *res;
     BdrvCheckMode fix;
     uint32_t *counts;
@@ -163,9 +164,10 @@ static int coroutine_fn check_l2(CheckState *cs, uint64_t l2_offset,
             if (active) {
                 cs->res->bfi.allocated_clusters++;
                 cs->res->bfi.compressed_clusters++;
-                /* Compressed clusters break contiguity. */
+                /* A compressed cluster always counts as fragmented and
+                 * leaves the expected next offset alone (this is how QEMU
+                 * counts). */
                 cs->res->bfi.fragmented_clusters++;
-                frag->next_contiguous = 0;
             }
             inc_refs(cs, coffset, csize);
             continue;
@@ -184,6 +186,9 @@ static int coroutine_fn check_l2(CheckState *cs, uint64_t l2_offset,
             cs->res->corruptions++;
             /* Still in use as far as it goes: whatever it covers must not
              * be handed out (QEMU counts it the same way). */
+            if (active) {
+                cs->res->bfi.allocated_clusters++;
+            }
             inc_refs(cs, e & L2E_OFFSET_MASK, s->cluster_size);
             continue;
         }
@@ -250,6 +255,8 @@ static int coroutine_fn check_l1(CheckState *cs, uint64_t l1_offset,
             continue;
         }
         inc_refs(cs, off, s->cluster_size);
+        /* Contiguity is judged within one L2 table (as QEMU counts). */
+        frag.next_contiguous = 0;
         ret = check_l2(cs, off, active, &frag);
         if (ret < 0) {
             break;
@@ -447,79 +454,98 @@ static int coroutine_fn write_refcount_structure(CheckState *cs, int order)
     bool changed;
     int ret;
 
-    /* Place the table: it must have an entry for every block, including
-     * the blocks for itself, so grow until stable. */
-    for (;;) {
-        for (uint64_t c = cs->alloc; c-- > 0;) {
-            if (cs->counts[c]) {
-                last_used = c;
-                break;
-            }
-        }
-        nblocks = ((last_used + 1) >> refblock_bits) + 1;
-        if (table_start >= 0 &&
-            table_clusters * entries_per_cluster >= nblocks + 1) {
-            break;
-        }
-        if (table_start >= 0) {
-            for (uint64_t i = 0; i < table_clusters; i++) {
-                cs->counts[table_start + i] = 0;
-            }
-        }
-        table_clusters = DIV_ROUND_UP(nblocks + 1, entries_per_cluster) + 1;
-        if (table_clusters << s->cluster_bits > QCOW2_MAX_REFTABLE_BYTES) {
-            return -EFBIG;
-        }
-        table_start = alloc_in_counts(cs, table_clusters, &hint);
-        if (table_start < 0) {
-            return (int)table_start;
-        }
-    }
+    /* Blocks first, for every range that has a used cluster, then the
+     * table after them (QEMU's order): first fit from the start.  Placing
+     * either may put a cluster into a range that had none, or past what
+     * the table covers: repeat until nothing moves. */
+    {
+        uint64_t *blocks = NULL;
+        uint64_t nrt = 0;
 
-    table = qemu_try_malloc0(table_clusters << s->cluster_bits);
-    block = qemu_try_memalign(4096, s->cluster_size);
-    if (!table || !block) {
-        ret = -ENOMEM;
-        goto out;
-    }
-    /* Blocks for every range that has a used cluster.  Allocating a block
-     * uses a cluster, possibly of a range that had none: walk until no
-     * range is left without its block. */
-    do {
-        changed = false;
-        for (uint64_t rt = 0; rt < table_clusters * entries_per_cluster;
-             rt++) {
-            uint64_t lo = rt << refblock_bits;
-            bool used = false;
-            int64_t b;
+        for (;;) {
+            uint64_t need_rt;
 
-            if (table[rt]) {
-                continue;
-            }
-            for (uint64_t c = lo; c < lo + refblock_size && c < cs->alloc;
-                 c++) {
+            changed = false;
+            for (uint64_t c = cs->alloc; c-- > 0;) {
                 if (cs->counts[c]) {
-                    used = true;
+                    last_used = c;
                     break;
                 }
             }
-            if (!used) {
+            need_rt = (last_used >> refblock_bits) + 1;
+            if (need_rt > nrt) {
+                uint64_t *nb = realloc(blocks, need_rt * sizeof(uint64_t));
+                if (!nb) {
+                    free(blocks);
+                    return -ENOMEM;
+                }
+                memset(nb + nrt, 0, (need_rt - nrt) * sizeof(uint64_t));
+                blocks = nb;
+                nrt = need_rt;
+            }
+            for (uint64_t rt = 0; rt < need_rt; rt++) {
+                uint64_t lo = rt << refblock_bits;
+                bool used = false;
+                int64_t b;
+
+                if (blocks[rt]) {
+                    continue;
+                }
+                for (uint64_t c = lo; c < lo + refblock_size && c < cs->alloc;
+                     c++) {
+                    if (cs->counts[c]) {
+                        used = true;
+                        break;
+                    }
+                }
+                if (!used) {
+                    continue;
+                }
+                b = alloc_in_counts(cs, 1, &hint);
+                if (b < 0) {
+                    free(blocks);
+                    return (int)b;
+                }
+                blocks[rt] = (uint64_t)b << s->cluster_bits;
+                changed = true;
+            }
+            if (changed) {
                 continue;
             }
-            b = alloc_in_counts(cs, 1, &hint);
-            if (b < 0) {
-                ret = (int)b;
-                goto out;
+            nblocks = need_rt;
+            if (table_start >= 0 &&
+                table_clusters * entries_per_cluster >= nblocks) {
+                break;
             }
-            if ((uint64_t)b >> refblock_bits >=
-                table_clusters * entries_per_cluster) {
-                ret = -EFBIG;
-                goto out;
+            if (table_start >= 0) {
+                for (uint64_t i = 0; i < table_clusters; i++) {
+                    cs->counts[table_start + i] = 0;
+                }
             }
-            table[rt] = (uint64_t)b << s->cluster_bits;
-            changed = true;
+            table_clusters = DIV_ROUND_UP(nblocks, entries_per_cluster);
+            if (table_clusters << s->cluster_bits >
+                QCOW2_MAX_REFTABLE_BYTES) {
+                free(blocks);
+                return -EFBIG;
+            }
+            table_start = alloc_in_counts(cs, table_clusters, &hint);
+            if (table_start < 0) {
+                free(blocks);
+                return (int)table_start;
+            }
         }
-    } while (changed);
+
+        table = qemu_try_malloc0(table_clusters << s->cluster_bits);
+        block = qemu_try_memalign(4096, s->cluster_size);
+        if (!table || !block) {
+            free(blocks);
+            ret = -ENOMEM;
+            goto out;
+        }
+        memcpy(table, blocks, MIN(nrt, table_clusters * entries_per_cluster) *
+               sizeof(uint64_t));
+        free(blocks);
+    }
     /* Now that every block is placed, fill and write them. */
     for (uint64_t rt = 0; rt < table_clusters * entries_per_cluster; rt++) {
         uint64_t lo = rt << refblock_bits;
@@ -636,6 +662,9 @@ static int coroutine_fn compare_refcounts(CheckState *cs, bool *need_rebuild,
             cs->res->check_errors++;
             *need_rebuild = true;
             continue;
+        }
+        if (rc || refs) {
+            cs->highest = c + 1;
         }
         if (rc == refs) {
             continue;
@@ -795,6 +824,14 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
     if (ret < 0) {
         goto out;
     }
+    /* Only a rebuild can raise refcounts safely, and only with
+     * BDRV_FIX_ERRORS (QEMU gives up the same way). */
+    if (need_rebuild && (fix & BDRV_FIX_LEAKS) && !(fix & BDRV_FIX_ERRORS)) {
+        fprintf(stderr, "ERROR need to rebuild refcount structures\n");
+        res->check_errors++;
+        ret = -EIO;
+        goto out;
+    }
 
     if (need_rebuild && (fix & BDRV_FIX_ERRORS)) {
         uint64_t old_corruptions = res->corruptions;
@@ -843,11 +880,12 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
         }
     }
 
-    /* Statistics and the end of the used part of the file. */
+    /* Statistics and the end of the used part of the file: the last
+     * cluster with a refcount or a reference (as QEMU reports it). */
     res->bfi.total_clusters = size_to_clusters(s, s->size);
     {
-        uint64_t end = 0;
-        for (uint64_t c = cs.alloc; c-- > 0;) {
+        uint64_t end = cs.highest;
+        for (uint64_t c = cs.alloc; c-- > end;) {
             if (cs.counts[c]) {
                 end = c + 1;
                 break;

@@ -236,11 +236,11 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, uint64_t l1_index)
     if (new_l2 < 0) {
         return (int)new_l2;
     }
-    if (!s->use_lazy_refcounts) {
-        ret = qcow2_cache_set_dependency(bs, s->l2_cache, s->refcount_cache);
-        if (ret < 0) {
-            goto fail;
-        }
+    /* The new table's refcount goes to disk first, lazy refcounts or not
+     * (as QEMU does: a table is worth a flush). */
+    ret = qcow2_cache_flush(bs, s->refcount_cache);
+    if (ret < 0) {
+        goto fail;
     }
     for (uint64_t j = 0; j < nslices; j++) {
         void *ns, *os;

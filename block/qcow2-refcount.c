@@ -233,6 +233,11 @@ void coroutine_fn qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
     }
     free(msg);
 
+    /* As QEMU: the node stops serving (requests fail with ENOMEDIUM)
+     * once it has marked the image corrupt. */
+    if (fatal) {
+        s->dead = true;
+    }
     if (fatal && !already_marked) {
         s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
         /* Best effort: the image is broken either way, and further writes

@@ -50,13 +50,15 @@ void qcow2_file_wrote(BDRVQcow2State *s, uint64_t offset, uint64_t bytes)
 }
 
 /*
- * Make the file at least @end bytes long (sparse), ahead of writes into
- * new clusters past its end: a direct write that extends a file is done
+ * Make the file at least @end bytes long, ahead of writes into new
+ * clusters past its end: a direct write that extends a file is done
  * synchronously by Linux file systems (io_submit waits for it), one that
  * lands inside the file is not.  The file grows in steps of 1 MiB (or a
  * cluster), never below what is allocated (writes may be in flight up to
- * there), and is cut back to what was written when the image is closed.
- * Called with s->lock held; failure only costs speed.
+ * there), with space allocated (reading as zeroes, not holes: new clusters
+ * then look to the file's block status as QEMU's zero-filled ones do), and
+ * is cut back to what it holds when the image is closed.  Called with
+ * s->lock held; failure only costs speed.
  */
 static void coroutine_fn extend_file(BlockDriverState *bs, uint64_t end)
 {
@@ -68,7 +70,9 @@ static void coroutine_fn extend_file(BlockDriverState *bs, uint64_t end)
         return;
     }
     target = ROUND_UP(MAX(end, s->alloc_end << s->cluster_bits), step);
-    if (bdrv_co_truncate(bs->file, (int64_t)target, false, PREALLOC_MODE_OFF,
+    if (bdrv_co_truncate(bs->file, (int64_t)target, false,
+                         PREALLOC_MODE_FALLOC, 0, NULL) == 0 ||
+        bdrv_co_truncate(bs->file, (int64_t)target, false, PREALLOC_MODE_OFF,
                          0, NULL) == 0) {
         s->file_size = target;
     }
@@ -1292,9 +1296,9 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         ret = -EINVAL;
         goto fail;
     }
-    if (s->nb_snapshots && (offset_into_cluster(s, s->snapshots_offset) ||
-                            s->snapshots_offset < s->cluster_size ||
-                            s->snapshots_offset > INT64_MAX)) {
+    if (offset_into_cluster(s, s->snapshots_offset) ||
+        (s->nb_snapshots && (s->snapshots_offset < s->cluster_size ||
+                             s->snapshots_offset > INT64_MAX))) {
         error_setg(errp, "Snapshot table offset invalid");
         ret = -EINVAL;
         goto fail;
@@ -1320,10 +1324,19 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         ret = -EINVAL;
         goto fail;
     }
-    if (s->l1_size && !table_offset_valid(s, s->l1_table_offset, s->l1_size,
-                                          8, QCOW2_MAX_L1_BYTES)) {
+    if (offset_into_cluster(s, s->l1_table_offset) ||
+        (s->l1_size && !table_offset_valid(s, s->l1_table_offset, s->l1_size,
+                                           8, QCOW2_MAX_L1_BYTES))) {
         error_setg(errp, "Active L1 table offset invalid");
         ret = -EINVAL;
+        goto fail;
+    }
+    /* Past what a request can address, the table cannot be read (QEMU's
+     * block layer refuses the read the same way). */
+    if (s->l1_size &&
+        s->l1_table_offset + (uint64_t)s->l1_size * 8 > QCOW2_MAX_IO_END) {
+        error_setg_errno(errp, EIO, "Could not read L1 table");
+        ret = -EIO;
         goto fail;
     }
     l1_bytes = ROUND_UP((uint64_t)s->l1_size * 8, 512);
@@ -1587,6 +1600,9 @@ static int coroutine_fn qcow2_read_part(BlockDriverState *bs, uint64_t offset,
     BDRVQcow2State *s = bs->opaque;
     int ret = 0;
 
+    if (s->dead) {
+        return -ENOMEDIUM;
+    }
     while (bytes) {
         uint64_t cur = bytes, host = 0;
         Qcow2ClusterType type = QCOW2_CLUSTER_UNALLOCATED;
@@ -1649,6 +1665,9 @@ static int coroutine_fn prepare_write(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     int ret = 0;
 
+    if (s->dead) {
+        return -ENOMEDIUM;
+    }
     if (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) {
         return -EIO;
     }
@@ -1756,6 +1775,10 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
         }
         host_start = (uint64_t)r;
         extend_file(bs, host_start + (n << s->cluster_bits));
+        /* The new clusters belong to the file from now on, written or not
+         * (QEMU zero-fills them: the file keeps them at close). */
+        s->file_real_end = MAX(s->file_real_end,
+                               host_start + (n << s->cluster_bits));
     }
     virgin = !reuse && host_start >= s->file_virgin_offset;
     qcow2_inflight_add(s, &a, guest_start >> s->cluster_bits, n);
@@ -2259,7 +2282,7 @@ static int coroutine_fn qcow2_co_flush(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     int ret;
 
-    if (bs->read_only) {
+    if (bs->read_only || s->dead) {
         return 0;
     }
     qemu_co_mutex_lock(&s->lock);
@@ -2267,11 +2290,50 @@ static int coroutine_fn qcow2_co_flush(BlockDriverState *bs)
     if (ret == 0) {
         ret = qcow2_cache_write(bs, s->l2_cache);
     }
-    if (ret == 0) {
+    /* With lazy refcounts the image is marked dirty and the refcounts
+     * may stay behind until it is closed (as QEMU does): only the L2
+     * tables, which the data needs, are written back. */
+    if (ret == 0 && !s->use_lazy_refcounts) {
         ret = qcow2_cache_write(bs, s->refcount_cache);
     }
     qemu_co_mutex_unlock(&s->lock);
     return ret;
+}
+
+/*
+ * Was the image preallocated with preallocation=metadata, or does the file
+ * otherwise lack space under many of the clusters in use?  Then a normal
+ * cluster may well read as zeroes, and block status asks the file.  The
+ * test (the one QEMU applies, so that both report the same map): the
+ * clusters with a refcount are at least 10/9 of, and 2 more than, what the
+ * file has allocated.  Looked at once, by the first block status query
+ * that wants zeroes.  Called with s->lock held.
+ */
+static void coroutine_fn detect_sparse_file(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t alloc;
+    uint64_t real, threshold, in_use = 0;
+    uint64_t nb = size_to_clusters(s, s->file_size);
+
+    if (s->sparse_file_checked) {
+        return;
+    }
+    s->sparse_file_checked = true;
+    alloc = bdrv_get_allocated_file_size(bs->file->bs);
+    if (alloc < 0) {
+        return;
+    }
+    real = (uint64_t)alloc >> s->cluster_bits;
+    threshold = MAX(real * 10 / 9, real + 2);
+    for (uint64_t c = 0; c < nb && in_use < threshold; c++) {
+        uint64_t rc;
+        if (qcow2_get_refcount(bs, c, &rc) < 0) {
+            return;
+        }
+        in_use += rc > 0;
+    }
+    s->sparse_file = in_use >= threshold;
 }
 
 static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
@@ -2286,9 +2348,15 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
     int status = 0;
     int ret;
 
+    if (s->dead) {
+        return -ENOMEDIUM;
+    }
     qemu_co_mutex_lock(&s->lock);
     ret = qcow2_get_host_offset(bs, (uint64_t)offset, &cur, &host, &type,
                                 NULL);
+    if (ret == 0 && want_zero && type == QCOW2_CLUSTER_NORMAL) {
+        detect_sparse_file(bs);
+    }
     qemu_co_mutex_unlock(&s->lock);
     if (ret < 0) {
         return ret;
@@ -2309,9 +2377,10 @@ static int coroutine_fn qcow2_co_block_status(BlockDriverState *bs,
         status = BDRV_BLOCK_DATA | BDRV_BLOCK_OFFSET_VALID;
         *map = (int64_t)host;
         *file = bs->file->bs;
-        /* Whether it reads as zeroes is for the file to say (holes,
-         * preallocated space), as QEMU reports it. */
-        if (want_zero) {
+        /* In a file with holes (preallocation=metadata, punched
+         * clusters) the file says whether the cluster reads as zeroes, as
+         * QEMU reports it. */
+        if (want_zero && s->sparse_file) {
             status |= BDRV_BLOCK_RECURSE;
         }
         break;
@@ -2971,6 +3040,12 @@ static int parse_create_opts(QemuOpts *opts, Qcow2CreateParams *p,
     }
 
     p->size = ROUND_UP(qemu_opt_get_size(opts, "size", 0), BDRV_SECTOR_SIZE);
+    if (p->size > QCOW2_MAX_IO_END) {
+        /* What resizing the new image to that size says in QEMU. */
+        error_setg(errp, "Could not resize image: offset(%" PRIu64 ") exceeds "
+                   "maximum(%" PRIu64 ")", p->size, QCOW2_MAX_IO_END);
+        return -EINVAL;
+    }
     if (p->size > INT64_MAX ||
         size_to_l1(p->cluster_bits, p->size) > QCOW2_MAX_L1_BYTES / 8) {
         error_setg(errp, "The image size is too large for file format 'qcow2' "

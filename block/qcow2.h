@@ -56,6 +56,8 @@
 #define QCOW2_MAX_BITMAP_DIRECTORY  67107840    /* 65535 entries of 1 KiB */
 /* Host offsets in L1/L2 entries have 56 bits. */
 #define QCOW2_MAX_HOST_OFFSET       (UINT64_C(1) << 56)
+/* The end of what one request can address (QEMU's block layer limit). */
+#define QCOW2_MAX_IO_END            ((UINT64_C(1) << 63) - (UINT64_C(1) << 30))
 
 /* Header fields that are rewritten on their own. */
 enum {
@@ -387,6 +389,9 @@ typedef struct BDRVQcow2State {
 
     /* State. */
     bool signaled_corruption;
+    bool dead;                      /* marked corrupt: every request fails */
+    bool sparse_file_checked;
+    bool sparse_file;               /* block status asks the file (RECURSE) */
     uint8_t *zero_cluster;          /* cluster_size zeroes, for COW fills */
 } BDRVQcow2State;
 

@@ -710,7 +710,9 @@ START_TEST(test_corruption_marks_image)
 
     blk = open_opts(p, BDRV_O_RDWR, NULL);
     ck_assert_int_eq(blk_pwrite(blk, 0, 512, buf, 0), -EIO);
-    ck_assert_int_eq(blk_pwrite(blk, 65536, 512, buf, 0), -EIO);
+    /* From then on the node serves nothing (as QEMU's). */
+    ck_assert_int_eq(blk_pwrite(blk, 65536, 512, buf, 0), -ENOMEDIUM);
+    ck_assert_int_eq(blk_pread(blk, 65536, 512, buf, 0), -ENOMEDIUM);
     blk_unref(blk);
     read_file(p, 72, hdr, 8);
     ck_assert(q2_ld64(hdr) & QCOW2_INCOMPAT_CORRUPT);
