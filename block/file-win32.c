@@ -1819,8 +1819,16 @@ static const QemuOptsList win32_create_opts = {
 
 static const char *const file_strong_opts[] = { "filename", NULL };
 
+/* A plain file has no clusters and no VM state: an empty answer. */
+static int file_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
+{
+    memset(bdi, 0, sizeof(*bdi));
+    return 0;
+}
+
 const BlockDriver bdrv_file = {
     .strong_runtime_opts = file_strong_opts,
+    .get_info = file_get_info,
     .struct_size = sizeof(BlockDriver),
     .api_version = BLOCK_DRIVER_API_VERSION,
     .format_name = "file",

@@ -233,9 +233,8 @@ static int coroutine_fn raw_co_create(BlockDriver *drv, const char *filename,
 
 static int raw_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
-    /* No clusters, no VM state: all zeroes, as qemu-io info shows. */
-    memset(bdi, 0, sizeof(*bdi));
-    return 0;
+    /* Whatever the protocol says (a file: no clusters, no VM state). */
+    return bdrv_get_info(bs->file->bs, bdi);
 }
 
 /* A raw image needs exactly its virtual size, in whole sectors. */

@@ -1407,12 +1407,15 @@ static int info_f(BlockBackend *blk, int argc, char **argv)
     int ret;
 
     printf("format name: %s\n", bdrv_get_format_name(bs));
+    /* A protocol driver names itself a second time, as its protocol. */
+    if (bs->drv && bs->drv->protocol_name) {
+        printf("format name: %s\n", bs->drv->protocol_name);
+    }
     memset(&bdi, 0, sizeof(bdi));
     ret = bdrv_get_info(bs, &bdi);
     if (ret < 0) {
-        /* Without driver information, QEMU's qemu-io repeats the format
-         * line and fails; scripts see the same here. */
-        printf("format name: %s\n", bdrv_get_format_name(bs));
+        /* Without driver information the command stops after the format
+         * name and fails. */
         return ret;
     }
     format_size((double)bdi.cluster_size, buf, sizeof(buf));
