@@ -40,8 +40,8 @@ stress_case() {
         { echo "FAIL: $name: QEMU reads something else"; fail=1; }
 }
 
-stress_case "" "" 4000 32M 256k
-stress_case "" "-o $small" 3000 32M 256k
+stress_case "" "" 8000 32M 256k
+stress_case "" "-o $small" 6000 32M 256k
 stress_case "cluster_size=4k" "-N" 3000 16M 64k
 stress_case "cluster_size=512,refcount_bits=1" "" 1500 8M 16k
 stress_case "compat=0.10" "-N -o $small" 2000 32M 256k

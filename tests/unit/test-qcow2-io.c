@@ -32,9 +32,11 @@
  *   map                         print block status runs
  *   info                        print size, cluster size, dirty flag
  *   stress SEED NREQ QD SPAN MAXLEN RAWFILE
- *                               QD random writes/zeroes/discards in flight
- *                               at once, mirrored into RAWFILE, then a
- *                               full read-back compared with the mirror
+ *                               QD random writes/zeroes/reads in flight at
+ *                               once (never overlapping each other),
+ *                               mirrored; reads are checked against the
+ *                               mirror, then the whole disk, then RAWFILE
+ *                               gets the mirror
  *   crashwriter SEED SPAN       write and flush forever, 16 requests in
  *                               flight (killed by the test)
  */
@@ -112,6 +114,7 @@ static uint8_t *pattern_buf(uint64_t len, int pat)
 typedef struct StressReq {
     QEMUIOVector qiov;
     uint8_t *buf;
+    uint8_t *expect;        /* reads: what the mirror held at submission */
     int64_t off, len;
     int kind;
     bool busy;
@@ -128,7 +131,13 @@ static void stress_cb(void *opaque, int ret)
         fprintf(stderr, "request at %" PRId64 "+%" PRId64 " failed: %s\n",
                 r->off, r->len, strerror(-ret));
         stress_errors++;
+    } else if (r->expect && memcmp(r->buf, r->expect, (size_t)r->len)) {
+        fprintf(stderr, "read at %" PRId64 "+%" PRId64 " returned other "
+                "data than was written\n", r->off, r->len);
+        stress_errors++;
     }
+    free(r->expect);
+    r->expect = NULL;
     r->busy = false;
     stress_inflight--;
 }
@@ -187,11 +196,21 @@ static int cmd_stress(BlockBackend *blk, uint64_t seed, int nreq, int qd,
             }
             r->off = off;
             r->len = len;
-            r->kind = (int)(rnd() % 10);
+            r->kind = (int)(rnd() % 12);
             r->busy = true;
             stress_inflight++;
             issued++;
-            if (r->kind < 8) {
+            if (r->kind >= 10) {
+                /* A read of a range nothing in flight writes: it must see
+                 * exactly what the mirror holds, whatever the allocations,
+                 * frees and reuses going on around it. */
+                qemu_vfree(r->buf);
+                r->buf = qemu_memalign(4096, (size_t)len);
+                r->expect = qemu_xmalloc((size_t)len);
+                memcpy(r->expect, mirror + off, (size_t)len);
+                qemu_iovec_init_buf(&r->qiov, r->buf, (size_t)len);
+                blk_aio_preadv(blk, off, &r->qiov, 0, stress_cb, r);
+            } else if (r->kind < 8) {
                 int pat = (int)(rnd() % 255) + 1;
                 qemu_vfree(r->buf);
                 r->buf = pattern_buf((uint64_t)len, pat);
