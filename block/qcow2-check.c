@@ -30,8 +30,8 @@
 #include "util/osdep.h"
 #include "block/qcow2.h"
 
-/* Never more than this many clusters are tracked (4 GiB of counters). */
-#define CHECK_MAX_CLUSTERS (UINT64_C(1) << 30)
+/* Never more than this many clusters are tracked (1 GiB of counters). */
+#define CHECK_MAX_CLUSTERS (UINT64_C(1) << 28)
 
 typedef struct CheckState {
     BlockDriverState *bs;

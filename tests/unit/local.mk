@@ -167,10 +167,11 @@ endif
 #   qcow2-interop.sh  both ways against QEMU 7.2 (options, backing, snapshots)
 #   qcow2-crash.sh    kill -9 a writer, then check (ours and QEMU's)
 #   qcow2-stress.sh   64 requests in flight with a byte-exact mirror
-#   qcow2-corpus      the broken images of tests/qcow2-corpus/
+#   qcow2-corpus      the broken images of tests/qcow2-corpus/, and random
+#                     damage to a valid image (mutate-test.sh)
 dist_noinst_SCRIPTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh \
 	tests/unit/qcow2-stress.sh tests/qcow2-corpus/corpus-test.sh \
-	tests/qcow2-corpus/record-qemu.sh
+	tests/qcow2-corpus/record-qemu.sh tests/qcow2-corpus/mutate-test.sh
 noinst_HEADERS += tests/qcow2-corpus/expectations.h
 EXTRA_DIST += tests/qcow2-corpus/qemu-7.2.txt
 if OS_LINUX
@@ -186,6 +187,6 @@ tests_qcow2_corpus_qcow2_corpus_SOURCES = tests/qcow2-corpus/qcow2-corpus.c
 tests_qcow2_corpus_qcow2_corpus_LDADD = $(COBLOCK_INTERNAL)
 TESTS += tests/unit/test-qcow2 tests/unit/qcow2-interop.sh \
 	tests/unit/qcow2-crash.sh tests/unit/qcow2-stress.sh \
-	tests/qcow2-corpus/corpus-test.sh
+	tests/qcow2-corpus/corpus-test.sh tests/qcow2-corpus/mutate-test.sh
 VALGRIND_TESTS += tests/unit/test-qcow2
 endif
