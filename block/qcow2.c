@@ -136,6 +136,9 @@ int coroutine_fn qcow2_file_pwrite(BlockDriverState *bs, uint64_t offset,
     ret = bdrv_co_pwrite(bs->file, (int64_t)offset, (int64_t)bytes, buf, 0);
     if (ret == 0) {
         qcow2_file_wrote(s, offset, bytes);
+    } else {
+        /* Part of it may have landed: that space is not fresh any more. */
+        s->file_virgin_offset = MAX(s->file_virgin_offset, offset + bytes);
     }
     return ret;
 }
@@ -154,6 +157,9 @@ int coroutine_fn qcow2_file_pwritev(BlockDriverState *bs, uint64_t offset,
                                qiov, qiov_offset, 0);
     if (ret == 0) {
         qcow2_file_wrote(s, offset, bytes);
+    } else {
+        /* Part of it may have landed: that space is not fresh any more. */
+        s->file_virgin_offset = MAX(s->file_virgin_offset, offset + bytes);
     }
     return ret;
 }
