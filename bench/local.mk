@@ -29,3 +29,12 @@ bench_file_bench_LDADD = $(COBLOCK_INTERNAL)
 endif
 dist_noinst_SCRIPTS += bench/file-bench-compare
 dist_noinst_SCRIPTS += bench/qemu-img-perf.sh
+
+# qcow2 against raw (random reads) and against QEMU's qemu-img bench
+# (allocating writes): bench/qcow2-bench-compare.
+if OS_LINUX
+noinst_PROGRAMS += bench/qcow2-bench
+bench_qcow2_bench_SOURCES = bench/qcow2-bench.c
+bench_qcow2_bench_LDADD = $(COBLOCK_INTERNAL)
+endif
+dist_noinst_SCRIPTS += bench/qcow2-bench-compare

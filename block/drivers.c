@@ -14,6 +14,7 @@
 extern const BlockDriver bdrv_raw;
 extern const BlockDriver bdrv_null_co;
 extern const BlockDriver bdrv_file;
+extern const BlockDriver bdrv_qcow2;
 extern const BlockDriver bdrv_nbd;
 extern const BlockDriver bdrv_nbd_tcp;
 extern const BlockDriver bdrv_nbd_unix;
@@ -22,6 +23,7 @@ const BlockDriver *const bdrv_builtin_drivers[] = {
     &bdrv_raw,
     &bdrv_null_co,
     &bdrv_file,
+    &bdrv_qcow2,
     &bdrv_nbd,
     &bdrv_nbd_tcp,
     &bdrv_nbd_unix,

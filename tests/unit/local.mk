@@ -160,3 +160,33 @@ tests_unit_test_file_posix_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
 TESTS += tests/unit/test-file-posix
 VALGRIND_TESTS += tests/unit/test-file-posix
 endif
+
+# qcow2 (Linux: the tests use POSIX file calls and QEMU's tools).
+#   test-qcow2        unit tests: pure functions, and the driver on files
+#   test-qcow2-io     a command-line driver of the library for the scripts
+#   qcow2-interop.sh  both ways against QEMU 7.2 (options, backing, snapshots)
+#   qcow2-crash.sh    kill -9 a writer, then check (ours and QEMU's)
+#   qcow2-stress.sh   64 requests in flight with a byte-exact mirror
+#   qcow2-corpus      the broken images of tests/qcow2-corpus/, and random
+#                     damage to a valid image (mutate-test.sh)
+dist_noinst_SCRIPTS += tests/unit/qcow2-interop.sh tests/unit/qcow2-crash.sh \
+	tests/unit/qcow2-stress.sh tests/qcow2-corpus/corpus-test.sh \
+	tests/qcow2-corpus/record-qemu.sh tests/qcow2-corpus/mutate-test.sh
+noinst_HEADERS += tests/qcow2-corpus/expectations.h
+EXTRA_DIST += tests/qcow2-corpus/qemu-7.2.txt
+if OS_LINUX
+check_PROGRAMS += tests/unit/test-qcow2 tests/unit/test-qcow2-io \
+	tests/qcow2-corpus/qcow2-corpus
+tests_unit_test_qcow2_SOURCES = tests/unit/test-qcow2.c
+tests_unit_test_qcow2_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_qcow2_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_qcow2_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+tests_unit_test_qcow2_io_SOURCES = tests/unit/test-qcow2-io.c
+tests_unit_test_qcow2_io_LDADD = $(COBLOCK_INTERNAL)
+tests_qcow2_corpus_qcow2_corpus_SOURCES = tests/qcow2-corpus/qcow2-corpus.c
+tests_qcow2_corpus_qcow2_corpus_LDADD = $(COBLOCK_INTERNAL)
+TESTS += tests/unit/test-qcow2 tests/unit/qcow2-interop.sh \
+	tests/unit/qcow2-crash.sh tests/unit/qcow2-stress.sh \
+	tests/qcow2-corpus/corpus-test.sh tests/qcow2-corpus/mutate-test.sh
+VALGRIND_TESTS += tests/unit/test-qcow2
+endif

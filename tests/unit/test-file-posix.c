@@ -132,12 +132,15 @@ static void fill(uint8_t *p, size_t len, unsigned seed)
 }
 
 /* Open @p as raw over file with the current engine and cache mode. */
+/* The format the image is opened with (the locking tests use qcow2). */
+static const char *open_format = "raw";
+
 static BlockBackend *open_img_opts(const char *p, int flags, const char *extra_key,
                                    const char *extra_val, Error **errp)
 {
     QDict *opts = qdict_new();
 
-    qdict_put_str(opts, "driver", "raw");
+    qdict_put_str(opts, "driver", open_format);
     qdict_put_str(opts, "file.driver", "file");
     qdict_put_str(opts, "file.filename", p);
     qdict_put_str(opts, "file.aio", engine_names[engine]);
@@ -1037,6 +1040,7 @@ START_TEST(test_locking_in_process)
     if (!have_qcow2_image()) {
         return;
     }
+    open_format = "qcow2";
     a = try_open(path, BDRV_O_RDWR, NULL, NULL, 0);
     ck_assert_ptr_nonnull(a);
 
@@ -1070,6 +1074,7 @@ START_TEST(test_locking_in_process)
     a = try_open(path, BDRV_O_RDWR, NULL, msg, sizeof(msg));
     ck_assert_msg(a != NULL, "%s", msg);
     blk_unref(a);
+    open_format = "raw";
 }
 END_TEST
 
@@ -1123,6 +1128,7 @@ START_TEST(test_locking_against_qemu)
         return;
     }
     ck_assert_int_eq(run_prog(create_argv, out, sizeof(out)), 0);
+    open_format = "qcow2";
 
     /* QEMU holds the image as a qcow2 writer. */
     holder = fork();
@@ -1172,6 +1178,7 @@ START_TEST(test_locking_against_qemu)
 
     /* Gone: QEMU gets in. */
     ck_assert_int_eq(run_prog(qemu_writer, out, sizeof(out)), 0);
+    open_format = "raw";
 }
 END_TEST
 
