@@ -112,7 +112,13 @@ iotests_cases = \
 	tests/qemu-iotests/096 \
 	tests/qemu-iotests/097 \
 	tests/qemu-iotests/098 \
-	tests/qemu-iotests/099
+	tests/qemu-iotests/099 \
+	tests/qemu-iotests/100 \
+	tests/qemu-iotests/101 \
+	tests/qemu-iotests/102 \
+	tests/qemu-iotests/103 \
+	tests/qemu-iotests/104 \
+	tests/qemu-iotests/105
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -219,7 +225,13 @@ iotests_golden = \
 	tests/qemu-iotests/096.out \
 	tests/qemu-iotests/097.out \
 	tests/qemu-iotests/098.out \
-	tests/qemu-iotests/099.out
+	tests/qemu-iotests/099.out \
+	tests/qemu-iotests/100.out \
+	tests/qemu-iotests/101.out \
+	tests/qemu-iotests/102.out \
+	tests/qemu-iotests/103.out \
+	tests/qemu-iotests/104.out \
+	tests/qemu-iotests/105.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
