@@ -2,12 +2,14 @@
 # The whole test suite, as CI runs it, on a fresh Debian machine:
 # installs what is missing, builds, and runs
 #   1. make check (unit tests, header and export checks, iotests quick group)
-#   2. make check-valgrind (unit tests under valgrind memcheck)
-#   3. make check in an ASan+UBSan build
-#   4. the mingw-w64 build's tests under wine64
-#   5. the aarch64 cross build's tests under qemu-user (the asm coroutine
+#   2. make check-iotests (every iotest: raw, and qcow2 with each AIO engine
+#      and cache=none/writeback; each test run counts)
+#   3. make check-valgrind (unit tests under valgrind memcheck)
+#   4. make check in an ASan+UBSan build
+#   5. the mingw-w64 build's tests under wine64
+#   6. the aarch64 cross build's tests under qemu-user (the asm coroutine
 #      backend's other architecture)
-#   6. make distcheck
+#   7. make distcheck
 # and ends with one line "N passed, N failed" over every test it ran.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,6 +67,34 @@ stage() {
 }
 
 stage "check" _build check --enable-werror
+
+# The iotests, in every configuration of make check-iotests.  The runner
+# ends with "N passed, N failed" over all its runs; tests listed in
+# tests/qemu-iotests/known-failures count as neither.
+iotests() {
+    echo "== iotests: make check-iotests"
+    if ! (cd _build && make check-iotests > check-iotests.out 2>&1); then
+        grep -E '^[0-9]{3,} +fail' _build/check-iotests.out || true
+    fi
+    sed -n '/^=== iotests summary/,$p' _build/check-iotests.out
+    last=$(tail -n 1 _build/check-iotests.out)
+    case "$last" in
+    *" passed, "*" failed")
+        p=${last%% passed*}
+        f=${last#*passed, }
+        f=${f%% failed}
+        ;;
+    *)
+        p=0 f=1 ;;
+    esac
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "== iotests: $p passed, $f failed"
+    if [ "$f" -gt 0 ]; then
+        failures="$failures\n  iotests: see _build/check-iotests.out"
+    fi
+}
+iotests
 stage "check-valgrind" _build check-valgrind --enable-werror
 stage "asan+ubsan" _build-asan check --enable-werror --enable-sanitizers CC=clang
 stage "mingw+wine" _build-win check --enable-werror --host=x86_64-w64-mingw32

@@ -10,8 +10,9 @@
 #   qcow2:io_uring:writeback  qcow2:io_uring:none
 #
 # The tools are those of $top_builddir (default: the build tree found by
-# ./check), or with -ref QEMU's.  IOTESTS_FLAGS adds options to each run
-# ("-j 1", "-g quick", "-x nbd", "-strict"); IOTESTS_OUTDIR is where
+# ./check), or with -ref QEMU's.  Each run has IOTESTS_JOBS tests at a
+# time (default 2).  IOTESTS_FLAGS adds options to each run ("-g quick",
+# "-x nbd", "-strict", "-valgrind"); IOTESTS_OUTDIR is where
 # results and scratch images go.  A configuration whose format the tools
 # lack is reported and counted as skipped.  The last line is
 # "N passed, N failed" over all runs; the exit status is 1 when a test
@@ -23,8 +24,10 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 ref=()
+refnote=
 if [ "${1:-}" = -ref ]; then
     ref=(-ref)
+    refnote=" (QEMU's tools)"
     shift
 fi
 configs=("$@")
@@ -48,13 +51,13 @@ for c in "${configs[@]}"; do
     IFS=: read -r fmt aio cache <<<"$c"
     aio=${aio:-threads}
     cache=${cache:-writeback}
-    echo "=== iotests: $fmt, aio=$aio, cache=$cache${ref:+ (QEMU's tools)}"
+    echo "=== iotests: $fmt, aio=$aio, cache=$cache$refnote"
     start=$SECONDS
     log=$(mktemp "${TMPDIR:-/tmp}/iotests-matrix.XXXXXX") || exit 1
     # shellcheck disable=SC2086  # IOTESTS_FLAGS holds several words
     env "${env_tools[@]+"${env_tools[@]}"}" \
         bash "$here/check" "${ref[@]+"${ref[@]}"}" "-$fmt" -i "$aio" -c "$cache" \
-            ${IOTESTS_FLAGS:-} 2>&1 | tee "$log"
+            -j "${IOTESTS_JOBS:-2}" ${IOTESTS_FLAGS:-} 2>&1 | tee "$log"
     secs=$((SECONDS - start))
     last=$(tail -n 1 "$log")
     if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
