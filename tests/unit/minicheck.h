@@ -32,7 +32,7 @@ typedef void (*mc_test_fn)(int);
 
 typedef struct TCase {
     const char *name;
-    struct { mc_test_fn fn; const char *name; } tests[128];
+    struct { mc_test_fn fn; const char *name; int loop_i; } tests[128];
     int ntests;
     void (*setup)(void);
     void (*teardown)(void);
@@ -138,7 +138,8 @@ static inline void suite_add_tcase(Suite *s, TCase *tc)
     s->last = tc;
 }
 
-static inline void mc_tcase_add(TCase *tc, mc_test_fn fn, const char *name)
+static inline void mc_tcase_add_i(TCase *tc, mc_test_fn fn, const char *name,
+                                  int i)
 {
     if (tc->ntests == 128) {
         fprintf(stderr, "minicheck: too many tests in %s\n", tc->name);
@@ -146,9 +147,17 @@ static inline void mc_tcase_add(TCase *tc, mc_test_fn fn, const char *name)
     }
     tc->tests[tc->ntests].fn = fn;
     tc->tests[tc->ntests].name = name;
+    tc->tests[tc->ntests].loop_i = i;
     tc->ntests++;
 }
-#define tcase_add_test(tc, fn) mc_tcase_add(tc, fn, #fn)
+#define tcase_add_test(tc, fn) mc_tcase_add_i(tc, fn, #fn, 0)
+/* Check's loop tests: the test runs once for each _i in [start, end). */
+#define tcase_add_loop_test(tc, fn, start, end) do {                     \
+        int mc_i_;                                                       \
+        for (mc_i_ = (start); mc_i_ < (end); mc_i_++) {                  \
+            mc_tcase_add_i(tc, fn, #fn, mc_i_);                          \
+        }                                                                \
+    } while (0)
 #define tcase_set_timeout(tc, t) ((void)(tc), (void)(t))
 #define tcase_add_checked_fixture(tc, su, td) \
     ((tc)->setup = (su), (tc)->teardown = (td))
@@ -181,7 +190,7 @@ static __attribute__((noinline, unused)) int mc_run_one(TCase *tc, int j)
         if (tc->setup) {
             tc->setup();
         }
-        tc->tests[j].fn(0);
+        tc->tests[j].fn(tc->tests[j].loop_i);
         if (tc->teardown) {
             tc->teardown();
         }

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+MINICHECK_GLOBALS
+
 enum { ENG_THREADS, ENG_NATIVE, ENG_IO_URING, ENG__MAX };
 static const char *const engine_names[ENG__MAX] = { "threads", "native", "io_uring" };
 
@@ -71,6 +73,7 @@ static int coroutine_fn eng_submit(int fd_, int64_t offset, QEMUIOVector *qiov,
 
 static bool eng_stats(RawAioStats *st)
 {
+    memset(st, 0, sizeof(*st));
     switch (engine) {
 #ifdef CONFIG_LINUX_AIO
     case ENG_NATIVE:

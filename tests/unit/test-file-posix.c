@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+MINICHECK_GLOBALS
+
 #ifndef QEMU_IMG_REF
 #define QEMU_IMG_REF "/usr/bin/qemu-img"
 #endif
