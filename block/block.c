@@ -804,7 +804,8 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         }
         file_opts = NULL;
         file_bs = bdrv_open_inherit(child_name, child_opts,
-                                    (flags | BDRV_O_PROTOCOL) & ~BDRV_O_NO_BACKING,
+                                    (flags | BDRV_O_PROTOCOL) &
+                                    ~(BDRV_O_NO_BACKING | BDRV_O_COPY_ON_READ),
                                     NULL, errp);
         if (!file_bs) {
             goto fail;
@@ -851,7 +852,13 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         }
     }
 
-    /* 4. the driver's open */
+    /* 4. the driver's open.  Copy-on-read writes to the node it is
+     * enabled on (only that one: children are opened without it), so a
+     * read-only node refuses it before the driver reads anything. */
+    if ((flags & BDRV_O_COPY_ON_READ) && !(flags & BDRV_O_RDWR)) {
+        error_setg(errp, "Can't use copy-on-read on read-only device");
+        goto fail;
+    }
     bs->drv = drv;
     bs->probed = probed;
     bs->options = qdict_clone(options);
@@ -984,7 +991,8 @@ static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
     }
     /* Backing files are read-only and inherit the cache mode. */
     bflags = (flags & ~(BDRV_O_RDWR | BDRV_O_NO_BACKING | BDRV_O_PROTOCOL |
-                        BDRV_O_CHECK)) | (flags & BDRV_O_FORCE_SHARE);
+                        BDRV_O_CHECK | BDRV_O_COPY_ON_READ)) |
+             (flags & BDRV_O_FORCE_SHARE);
     backing = bdrv_open_inherit(qdict_haskey(backing_opts, "file.filename") ? NULL : path,
                                 backing_opts, bflags, chain, errp);
     if (!backing) {

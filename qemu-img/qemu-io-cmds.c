@@ -1758,7 +1758,7 @@ static int open_f(BlockBackend *blk, int argc, char **argv)
             writethrough = false;
             break;
         case 'C':
-            flags |= QEMUIO_O_COPY_ON_READ;
+            flags |= BDRV_O_COPY_ON_READ;
             break;
         case 'r':
             readonly = true;
