@@ -24,6 +24,7 @@
 #include "util/osdep.h"
 #include "util/atomic.h"
 #include "util/cutils.h"
+#include "util/qdict-json.h"
 #include "block/block_int.h"
 #ifdef _WIN32
 #include "util/win32-error.h"
@@ -721,10 +722,14 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
 
     /* 1. json: filenames and generic options */
     if (filename && !strncmp(filename, "json:", 5)) {
-        QDict *json = qdict_parse_json(filename + 5, &local_err);
+        bool not_object;
+        QDict *json = qdict_parse_json_value(filename + 5, &not_object,
+                                             &local_err);
         if (!json) {
             error_propagate(errp, local_err);
-            error_prepend(errp, "Could not parse the JSON options: ");
+            if (!not_object) {
+                error_prepend(errp, "Could not parse the JSON options: ");
+            }
             goto fail;
         }
         qdict_join(options, json, false);
@@ -808,6 +813,12 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
                                     ~(BDRV_O_NO_BACKING | BDRV_O_COPY_ON_READ),
                                     NULL, errp);
         if (!file_bs) {
+            goto fail;
+        }
+        if ((flags & BDRV_O_RDWR) && file_bs->read_only) {
+            /* A writable format over a file the options made read-only
+             * (file.read-only=on). */
+            error_setg(errp, "Block node is read-only");
             goto fail;
         }
         if (!bs->filename[0]) {

@@ -1689,6 +1689,11 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
         qdict_unref(opts);
         return usage_error(argv[0]);
     }
+    if ((ro || rw) && qdict_haskey(opts, "read-only")) {
+        qemuio_error("Cannot set both -r/-w and 'read-only'");
+        qdict_unref(opts);
+        return -EINVAL;
+    }
     ret = qemuio_reopen(ro ? -1 : rw ? 1 : 0, cache, opts);
     qdict_unref(opts);
     return ret;

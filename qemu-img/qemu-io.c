@@ -285,13 +285,19 @@ static BlockBackend *open_again(QDict *opts, int flags, bool writethrough,
     return blk;
 }
 
+/* Is the boolean option @key of @opts set to on? */
+static bool option_is_on(const QDict *opts, const char *key)
+{
+    const char *v = qdict_get_try_str(opts, key);
+
+    return v && (!strcmp(v, "on") || !strcmp(v, "true"));
+}
+
 /* Would the image be read-only when opened with @flags and @opts? */
 static bool reopen_is_read_only(int flags, const QDict *opts)
 {
-    const char *ro = qdict_get_try_str(opts, "read-only");
-
-    if (ro) {
-        return !strcmp(ro, "on") || !strcmp(ro, "true");
+    if (qdict_get_try_str(opts, "read-only")) {
+        return option_is_on(opts, "read-only");
     }
     return !(flags & BDRV_O_RDWR);
 }
@@ -342,6 +348,15 @@ int qemuio_reopen(int mode, const char *cache, QDict *opts)
     }
     if ((flags & BDRV_O_COPY_ON_READ) && reopen_is_read_only(flags, merged)) {
         qemuio_error("Can't set node '%s' to r/o with copy-on-read enabled",
+                     node_display_name(blk_bs(qemuio_blk)));
+        qdict_unref(merged);
+        return -EINVAL;
+    }
+    if ((flags & BDRV_O_RDWR) &&
+        (option_is_on(merged, "read-only") || option_is_on(merged, "file.read-only"))) {
+        /* The image stays writable for its user: the option cannot
+         * make a node under it read-only. */
+        qemuio_error("Read-only block node '%s' cannot support read-write users",
                      node_display_name(blk_bs(qemuio_blk)));
         qdict_unref(merged);
         return -EINVAL;

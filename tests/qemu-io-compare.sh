@@ -262,6 +262,27 @@ cases_common() {
     n -C --image-opts driver=null-co,size=1M -c length -c "read 0 4k"
     n -c "open -C -o driver=null-co,size=1M" -c length
     n -r -C --image-opts driver=null-co,size=1M -c length
+    # json: filenames that do not parse, worded as QEMU's parser words it.
+    local j
+    for j in '{"driver": "null-co"' '[]' '{' '' '  ' '{"a"}' '{"a":}' \
+             '{"a":1,}' '{"a":1 "b":2}' '{a:1}' '{"a":tru}' '{"a":1}}' \
+             '{"a":"x\q"}' '"str"' '1' '{"a":1} x' '{"a":1} @' "{'a':1}" \
+             '{"a":1.5e}' '{"a":-}' '{"a":1,"a":2}' '{1:2}' '{"a":[1,}' \
+             '[1,2' '{"a":"unterminated' '{,}' '{"a":{"b"}}' '{"a":[1 2]}' \
+             '{"a":0x10}' '{"a":01}' '{"a":1.}' '{"a":+1}' '{"a":.5}' '@' \
+             '{"a":]}' '{"a":"\ud800"}' '{"a":"\ud83d\ude00"}' \
+             '{"a":trueX}' '{"a":1}{' '{"a":1]' '{"a"::1}' '}' \
+             '{"driver":"null-co","size":"1M","x":{"y":[1,{"z":null}]}}' \
+             '{"driver":"null-co","size":1048576}'; do
+        n -c length "json:$j"
+    done
+    # read-only=on in the options of an image opened read-write.
+    n -c length 'json:{"driver":"null-co","size":"1M","read-only":true}'
+    n -r -c length 'json:{"driver":"null-co","size":"1M","read-only":true}'
+    n --image-opts -c length driver=null-co,size=1M,read-only=on
+    n --image-opts -c "reopen -o read-only=on" -c "write 0 1" driver=null-co,size=1M
+    n --image-opts -c "reopen -r -o read-only=off" driver=null-co,size=1M
+    n --image-opts -r -c "reopen -o read-only=off" -c "write 0 1" driver=null-co,size=1M
     n -c help
     n -c "help foo"
     n -c foo -c "read 0 1"
