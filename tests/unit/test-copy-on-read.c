@@ -99,13 +99,17 @@ static int allocated(BlockBackend *blk, int64_t off, int64_t len)
     return ret;
 }
 
+/* One assertion per buffer (Check records every assertion it passes). */
 static void expect_bytes(const uint8_t *buf, size_t len, uint8_t val,
                          const char *what)
 {
-    for (size_t i = 0; i < len; i++) {
-        ck_assert_msg(buf[i] == val, "%s: byte %zu is 0x%02x, not 0x%02x",
-                      what, i, buf[i], val);
+    size_t i = 0;
+
+    while (i < len && buf[i] == val) {
+        i++;
     }
+    ck_assert_msg(i == len, "%s: byte %zu is 0x%02x, not 0x%02x",
+                  what, i, i < len ? buf[i] : 0, val);
 }
 
 /* QEMU's qemu-img, where installed, finds nothing wrong with @path. */
