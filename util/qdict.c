@@ -1009,13 +1009,21 @@ uint64_t qdict_get_size_opt(const QDict *d, const char *key, uint64_t def, Error
 {
     const char *v = qdict_get_try_str(d, key);
     uint64_t n;
+    int ret;
 
     if (!v) {
         return def;
     }
-    if (qemu_strtosz(v, NULL, &n) < 0) {
+    ret = qemu_strtosz(v, NULL, &n);
+    if (ret == -ERANGE) {
+        error_setg(errp, "Value '%s' is out of range for parameter '%s'", v, key);
+        return def;
+    }
+    if (ret < 0) {
         error_setg(errp, "Parameter '%s' expects a non-negative number below 2^64",
                    key);
+        error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "
+                          "mega-, giga-, tera-, peta-\nand exabytes, respectively.\n");
         return def;
     }
     return n;
