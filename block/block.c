@@ -964,6 +964,32 @@ static bool chain_has(const OpenChain *chain, uint64_t dev, uint64_t ino)
     return false;
 }
 
+/* Would @path, opened again as a backing file of @bs (with @bs's open
+ * @flags), fail to take its image locks?  Sets *errp then (the lock
+ * error and its hint). */
+static bool backing_lock_conflict(BlockDriverState *bs, const char *path,
+                                  int flags, Error **errp)
+{
+    const BlockDriver *fmt = bs->backing_format[0]
+                             ? bdrv_find_format(bs->backing_format) : NULL;
+    int pflags = (flags & ~(BDRV_O_RDWR | BDRV_O_NO_BACKING | BDRV_O_CHECK |
+                            BDRV_O_COPY_ON_READ)) | BDRV_O_PROTOCOL;
+    BlockDriverState *proto;
+    bool conflict;
+
+    if (!fmt) {
+        fmt = bs->drv;
+    }
+    proto = bdrv_open_inherit(path, NULL, pflags, NULL, NULL);
+    if (!proto) {
+        return false;
+    }
+    conflict = is_protocol_driver(proto->drv) &&
+               bdrv_apply_perms(proto, fmt, errp) < 0;
+    bdrv_unref(proto);
+    return conflict;
+}
+
 static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
                               int flags, const OpenChain *chain, Error **errp)
 {
@@ -992,7 +1018,15 @@ static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
     snprintf(bs->auto_backing_file, sizeof(bs->auto_backing_file), "%s", path);
 
     if (file_identity(path, &dev, &ino) && chain_has(chain, dev, ino)) {
-        error_setg(errp, "Backing file '%s' creates an infinite loop", path);
+        /* QEMU opens the file again before it sees the loop, so where a
+         * writer above holds the image's "write" lock, that open is
+         * what fails.  Take the locks of a backing file on it to learn
+         * whether it would, and report that first. */
+        if (backing_lock_conflict(bs, path, flags, errp)) {
+            error_prepend(errp, "Could not open backing file: ");
+        } else {
+            error_setg(errp, "Backing file '%s' creates an infinite loop", path);
+        }
         qdict_unref(backing_opts);
         free(path);
         return -ELOOP;
