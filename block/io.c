@@ -817,6 +817,27 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset, bool exact,
         error_setg(errp, "Image format driver does not support resize");
         return -ENOTSUP;
     }
+    if (bs->backing) {
+        /* Growing over a backing file that is longer than the image: the
+         * new area must read as zeroes, not as the backing file's data
+         * that the old end hid.  The driver has to write those zeroes. */
+        int64_t old_size = bdrv_getlength(bs);
+        int64_t backing_len = bdrv_getlength(bs->backing->bs);
+
+        if (old_size < 0 || backing_len < 0) {
+            ret = old_size < 0 ? (int)old_size : (int)backing_len;
+            error_setg_errno(errp, -ret, "Could not get the image length");
+            return ret;
+        }
+        if (offset > old_size && backing_len > old_size) {
+            if (!(bs->supported_truncate_flags & BDRV_REQ_ZERO_WRITE)) {
+                error_setg(errp, "Block driver does not support requested "
+                           "flags");
+                return -ENOTSUP;
+            }
+            flags |= BDRV_REQ_ZERO_WRITE;
+        }
+    }
     bdrv_inc_in_flight(bs);
     ret = bs->drv->truncate(bs, offset, exact, prealloc,
                             flags & bs->supported_truncate_flags, errp);

@@ -1438,7 +1438,7 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
     bs->supported_write_flags = BDRV_REQ_WRITE_COMPRESSED;
     bs->supported_zero_flags = s->version >= 3 ?
                                (BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK) : 0;
-    bs->supported_truncate_flags = 0;
+    bs->supported_truncate_flags = BDRV_REQ_ZERO_WRITE;
 
     if (flags & BDRV_O_RDWR) {
         Qcow2OpenCo oc = { .bs = bs };
@@ -2446,6 +2446,34 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
     uint64_t offset = start_of_cluster(s, start);
     int ret = 0;
 
+    if (offset_into_cluster(s, start)) {
+        /* The old last cluster, partly inside the image: a new host
+         * cluster for it must keep what the guest sees in its first part
+         * (the backing file's data), so it goes through the write path,
+         * which copies that part, with zeroes for the rest. */
+        uint64_t cur = s->cluster_size - offset_into_cluster(s, start);
+        uint64_t host;
+        Qcow2ClusterType type;
+
+        ret = qcow2_get_host_offset(bs, start, &cur, &host, &type, NULL);
+        if (ret < 0) {
+            goto fail;
+        }
+        if (type == QCOW2_CLUSTER_UNALLOCATED ||
+            type == QCOW2_CLUSTER_ZERO_PLAIN) {
+            QEMUIOVector qiov;
+            uint64_t len = MIN(ROUND_UP(start, (uint64_t)s->cluster_size),
+                               end) - start;
+
+            qemu_iovec_init_buf(&qiov, s->zero_cluster, len);
+            qemu_co_mutex_unlock(&s->lock);
+            ret = qcow2_write_part(bs, start, len, &qiov, 0);
+            qemu_co_mutex_lock(&s->lock);
+            if (ret < 0) {
+                goto fail;
+            }
+        }
+    }
     if (!s->use_lazy_refcounts) {
         ret = qcow2_cache_set_dependency(bs, s->l2_cache, s->refcount_cache);
         if (ret < 0) {
@@ -2538,6 +2566,47 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
 fail:
     error_setg_errno(errp, -ret, "Preallocation failed");
     return ret;
+}
+
+/*
+ * Make the grown area [old, new_size) read as zeroes whatever lies below
+ * it (a longer backing file): zero clusters from the first whole cluster
+ * on, explicit zeroes in the rest of the old last cluster.  Version 2
+ * images have no zero clusters and refuse, as QEMU does.  Called with
+ * s->lock held (dropped for the data write).
+ */
+static int coroutine_fn zero_grown_area(BlockDriverState *bs, uint64_t old,
+                                        uint64_t new_size, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t zero_start = ROUND_UP(old, (uint64_t)s->cluster_size);
+    int ret;
+
+    if (new_size > zero_start) {
+        ret = s->version < 3 ? -ENOTSUP :
+              qcow2_zero_clusters(bs, zero_start,
+                                  ROUND_UP(new_size, (uint64_t)s->cluster_size)
+                                  - zero_start, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to zero out new clusters");
+            return ret;
+        }
+    }
+    if (zero_start > old) {
+        uint64_t len = MIN(zero_start, new_size) - old;
+        QEMUIOVector qiov;
+
+        /* len < cluster_size: s->zero_cluster holds enough zeroes. */
+        qemu_iovec_init_buf(&qiov, s->zero_cluster, len);
+        qemu_co_mutex_unlock(&s->lock);
+        ret = qcow2_write_part(bs, old, len, &qiov, 0);
+        qemu_co_mutex_lock(&s->lock);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to zero out the new area");
+            return ret;
+        }
+    }
+    return 0;
 }
 
 static const char *const prealloc_names[PREALLOC_MODE__MAX] = {
@@ -2644,6 +2713,17 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
         }
         if (prealloc != PREALLOC_MODE_OFF) {
             ret = preallocate(bs, old, new_size, prealloc, errp);
+            if (ret < 0) {
+                goto out;
+            }
+        }
+        /* falloc and full give the new area fresh (or zeroed) clusters
+         * that read as zeroes, the old last cluster included; metadata
+         * and off leave it to zero clusters, as QEMU does. */
+        if ((flags & BDRV_REQ_ZERO_WRITE) &&
+            (prealloc == PREALLOC_MODE_OFF ||
+             prealloc == PREALLOC_MODE_METADATA)) {
+            ret = zero_grown_area(bs, old, new_size, errp);
             if (ret < 0) {
                 goto out;
             }
