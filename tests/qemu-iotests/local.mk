@@ -124,7 +124,8 @@ iotests_cases = \
 	tests/qemu-iotests/108 \
 	tests/qemu-iotests/109 \
 	tests/qemu-iotests/110 \
-	tests/qemu-iotests/111
+	tests/qemu-iotests/111 \
+	tests/qemu-iotests/112
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -244,7 +245,9 @@ iotests_golden = \
 	tests/qemu-iotests/109.out \
 	tests/qemu-iotests/110.out.qcow2 \
 	tests/qemu-iotests/110.out.raw \
-	tests/qemu-iotests/111.out
+	tests/qemu-iotests/111.out \
+	tests/qemu-iotests/112.out.qcow2 \
+	tests/qemu-iotests/112.out.raw
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
