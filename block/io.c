@@ -472,18 +472,18 @@ static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
     }
     while (bytes > 0 && ret == 0) {
         int64_t num = bytes;
-        bool aligned_part = false;
 
         /* A piece not aligned to the zero granularity goes on its own. */
         if (!QEMU_IS_ALIGNED(offset, align)) {
             num = MIN(bytes, align - offset % align);
         } else if (num >= align) {
             num = MIN(QEMU_ALIGN_DOWN(num, align), max_zero);
-            aligned_part = true;
         }
 
+        /* Pieces smaller than the zero granularity go to the driver too
+         * (never across a granule), which may refuse them. */
         ret = -ENOTSUP;
-        if (aligned_part && bs->drv->pwrite_zeroes &&
+        if (bs->drv->pwrite_zeroes &&
             (!(flags & BDRV_REQ_NO_FALLBACK) ||
              (bs->supported_zero_flags & BDRV_REQ_NO_FALLBACK))) {
             BdrvRequestFlags zflags = flags & bs->supported_zero_flags &

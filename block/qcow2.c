@@ -2180,38 +2180,43 @@ static int coroutine_fn write_compressed(BlockDriverState *bs, uint64_t offset,
 
 /* ---- zeroes and discards ---- */
 
-/* Does the whole cluster at @offset read as zeroes already? */
-static int coroutine_fn cluster_reads_zero(BlockDriverState *bs,
-                                           uint64_t offset)
+/* Does [offset, offset + bytes) read as zeroes already, through the
+ * whole backing chain?  The range is clipped to the image; 1, 0 or -errno. */
+static int coroutine_fn range_reads_zero(BlockDriverState *bs,
+                                         uint64_t offset, uint64_t bytes)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t cur = s->cluster_size, host;
-    Qcow2ClusterType type;
-    int ret;
 
-    offset = start_of_cluster(s, offset);
-    qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type, NULL);
-    qemu_co_mutex_unlock(&s->lock);
-    if (ret < 0) {
-        return ret;
-    }
-    if (type == QCOW2_CLUSTER_ZERO_PLAIN || type == QCOW2_CLUSTER_ZERO_ALLOC) {
+    if (offset >= s->size) {
         return 1;
     }
-    if (type != QCOW2_CLUSTER_UNALLOCATED) {
-        return 0;
-    }
-    if (bs->backing) {
-        int64_t blen = bdrv_getlength(bs->backing->bs);
-        if (blen < 0) {
-            return (int)blen;
+    bytes = MIN(bytes, s->size - offset);
+    while (bytes) {
+        int64_t pnum = 0;
+        int ret = bdrv_co_block_status_above(bs, NULL, true, (int64_t)offset,
+                                             (int64_t)bytes, &pnum, NULL,
+                                             NULL, NULL);
+        if (ret < 0) {
+            return ret;
         }
-        return offset >= (uint64_t)blen;
+        if (!(ret & BDRV_BLOCK_ZERO) || pnum <= 0) {
+            return 0;
+        }
+        offset += (uint64_t)pnum;
+        bytes -= MIN(bytes, (uint64_t)pnum);
     }
     return 1;
 }
 
+/*
+ * Zero writes, as QEMU does them: whole clusters get the zero flag
+ * (keeping their host cluster unless MAY_UNMAP; a compressed one is always
+ * released), with an L2 table allocated where there was none.  A partial
+ * cluster (the generic layer hands those over one at a time) is done the
+ * same way when the rest of it reads as zeroes already and it holds no
+ * data of this layer; otherwise -ENOTSUP lets the generic layer write
+ * zero buffers.  Version 2 has no zero flag: always -ENOTSUP.
+ */
 static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
                                                int64_t offset, int64_t bytes,
                                                BdrvRequestFlags flags)
@@ -2219,37 +2224,58 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     uint64_t start = (uint64_t)offset;
     uint64_t end = (uint64_t)offset + (uint64_t)bytes;
+    uint64_t head = offset_into_cluster(s, start);
+    uint64_t tail = ROUND_UP(end, (uint64_t)s->cluster_size) - end;
     int ret;
 
     if (s->version < 3) {
         return -ENOTSUP;
     }
-    ret = prepare_write(bs);
-    if (ret < 0) {
-        return ret;
-    }
     if (end == s->size) {
+        tail = 0;
+    }
+    if (head || tail) {
+        uint64_t cur = s->cluster_size, host;
+        Qcow2ClusterType type;
+
+        assert(head + (uint64_t)bytes + tail <= s->cluster_size);
+        ret = range_reads_zero(bs, start - head, head);
+        if (ret > 0) {
+            ret = range_reads_zero(bs, end, tail);
+        }
+        if (ret <= 0) {
+            return ret < 0 ? ret : -ENOTSUP;
+        }
+        ret = prepare_write(bs);
+        if (ret < 0) {
+            return ret;
+        }
+        start -= head;
+        end = start + s->cluster_size;
+        qemu_co_mutex_lock(&s->lock);
+        /* Look again: another write may have come in meanwhile, and one
+         * still allocating the cluster must be linked before we look. */
+        for (;;) {
+            uint64_t nb = 1;
+            if (!qcow2_inflight_wait(s, start >> s->cluster_bits, &nb)) {
+                break;
+            }
+        }
+        ret = qcow2_get_host_offset(bs, start, &cur, &host, &type, NULL);
+        if (ret < 0 || (type != QCOW2_CLUSTER_UNALLOCATED &&
+                        type != QCOW2_CLUSTER_ZERO_PLAIN &&
+                        type != QCOW2_CLUSTER_ZERO_ALLOC)) {
+            qemu_co_mutex_unlock(&s->lock);
+            return ret < 0 ? ret : -ENOTSUP;
+        }
+    } else {
+        ret = prepare_write(bs);
+        if (ret < 0) {
+            return ret;
+        }
         end = ROUND_UP(end, (uint64_t)s->cluster_size);
+        qemu_co_mutex_lock(&s->lock);
     }
-    /* Partial clusters: fine if they read as zeroes already. */
-    if (offset_into_cluster(s, start)) {
-        ret = cluster_reads_zero(bs, start);
-        if (ret <= 0) {
-            return ret < 0 ? ret : -ENOTSUP;
-        }
-        start = start_of_cluster(s, start);
-    }
-    if (offset_into_cluster(s, end)) {
-        ret = cluster_reads_zero(bs, end);
-        if (ret <= 0) {
-            return ret < 0 ? ret : -ENOTSUP;
-        }
-        end = start_of_cluster(s, end);
-    }
-    if (end <= start) {
-        return 0;
-    }
-    qemu_co_mutex_lock(&s->lock);
     ret = qcow2_zero_clusters(bs, start, end - start, flags);
     qemu_co_mutex_unlock(&s->lock);
     return ret;
