@@ -235,10 +235,11 @@ static bool put_ext(uint8_t *buf, size_t size, size_t *pos, uint32_t type,
 }
 
 /*
- * Lay out the header cluster from @s into @buf (@size bytes, zeroed
- * here): fixed fields, preserved unknown fields, the backing format, the
- * feature name table (version 3), preserved extensions, the end marker and
- * the backing file name.  Returns 0 or -ENOSPC if it does not fit.
+ * Lay out the header cluster from @s into @buf (@size bytes, one cluster,
+ * zeroed here): fixed fields, preserved unknown fields, the backing
+ * format, the feature name table (version 3, clusters over 4 KiB),
+ * preserved extensions, the end marker and the backing file name.
+ * Returns 0 or -ENOSPC if it does not fit.
  */
 static int build_header_cluster(BDRVQcow2State *s, const char *backing_file,
                                 const char *backing_fmt, uint8_t *buf,
@@ -266,7 +267,9 @@ static int build_header_cluster(BDRVQcow2State *s, const char *backing_file,
                  (uint32_t)strlen(backing_fmt))) {
         return -ENOSPC;
     }
-    if (s->version >= 3) {
+    /* Like QEMU, no feature name table in clusters of 4 KiB or less: it
+     * would leave little room for the backing file name. */
+    if (s->version >= 3 && size > 4096) {
         uint8_t table[ARRAY_SIZE(qcow2_feature_names) * QCOW2_FEAT_ENTRY_SIZE];
         memset(table, 0, sizeof(table));
         for (size_t i = 0; i < ARRAY_SIZE(qcow2_feature_names); i++) {
