@@ -1258,6 +1258,21 @@ int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp)
     return bdrv_create(drv, filename, opts, errp);
 }
 
+int bdrv_delete_file(const char *filename, Error **errp)
+{
+    const BlockDriver *drv = bdrv_find_protocol(filename, errp);
+
+    if (!drv) {
+        return -ENOENT;
+    }
+    if (!drv->delete_file) {
+        error_setg(errp, "Driver '%s' does not support image deletion",
+                   drv->format_name);
+        return -ENOTSUP;
+    }
+    return drv->delete_file(filename, errp);
+}
+
 /* ---- maintenance ---- */
 
 int bdrv_change_backing_file(BlockDriverState *bs, const char *backing_file,

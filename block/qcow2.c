@@ -3349,7 +3349,8 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
     blk = blk_new_open(filename, o, BDRV_O_RDWR | BDRV_O_RESIZE |
                        BDRV_O_NO_BACKING, errp);
     if (!blk) {
-        return -EIO;
+        ret = -EIO;
+        goto fail;
     }
     ret = blk_co_truncate(blk, (int64_t)p.size, false, p.prealloc, 0, errp);
     if (ret == 0 && p.backing_file) {
@@ -3357,6 +3358,11 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
                                        p.backing_fmt, errp);
     }
     blk_unref(blk);
+    if (ret == 0) {
+        return 0;
+    }
+fail:
+    bdrv_delete_file(filename, NULL);
     return ret;
 }
 

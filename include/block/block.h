@@ -46,6 +46,9 @@ int bdrv_create(const BlockDriver *drv, const char *filename, QemuOpts *opts,
                 Error **errp);
 /* Create the file under a format (the protocol layer's create). */
 int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp);
+/* Delete the file @filename names through its protocol driver; -ENOTSUP
+ * (with *errp set) when the protocol cannot. */
+int bdrv_delete_file(const char *filename, Error **errp);
 /* The protocol driver for @filename ("file" unless it has a prefix). */
 const BlockDriver *bdrv_find_protocol(const char *filename, Error **errp);
 

@@ -279,6 +279,11 @@ struct BlockDriver {
      * file's filename): a node opened with any of them beyond a plain
      * filename is shown as a json: filename.  NULL-terminated. */
     const char *const *strong_runtime_opts;
+
+    /* Protocols: delete the file @filename names (a format's create that
+     * fails after the file was made removes it, as QEMU does).  0 or
+     * -errno with *errp set. */
+    int (*delete_file)(const char *filename, Error **errp);
 };
 
 /* Register a driver (a private copy is kept).  Returns 0, or -EINVAL and
