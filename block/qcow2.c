@@ -377,6 +377,25 @@ int coroutine_fn qcow2_mark_clean(BlockDriverState *bs)
     return ret;
 }
 
+int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
+        return 0;
+    }
+    s->incompatible_features &= ~QCOW2_INCOMPAT_CORRUPT;
+    ret = qcow2_write_header_field(bs, QCOW2_HDR_INCOMPAT, 8);
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
+    }
+    return ret;
+}
+
 /* ------------------------------------------------------------------------
  * Opening
  * ------------------------------------------------------------------------ */
@@ -1199,8 +1218,9 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         ret = -ENOTSUP;
         goto fail;
     }
+    /* A corrupt image is written to only to be repaired (check -r). */
     if ((s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) &&
-        (flags & BDRV_O_RDWR)) {
+        (flags & BDRV_O_RDWR) && !(flags & BDRV_O_CHECK)) {
         error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
                    "read/write");
         ret = -EACCES;
@@ -3309,24 +3329,28 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
     int ret;
 
     (void)drv;
-    ret = parse_create_opts(opts, &p, errp);
-    if (ret < 0) {
-        return ret;
-    }
+    /* As QEMU: the file first, then the options are checked; a failure
+     * from here on deletes the file. */
     ret = create_protocol_file(filename, opts, errp);
     if (ret < 0) {
         return ret;
     }
+    ret = parse_create_opts(opts, &p, errp);
+    if (ret < 0) {
+        goto fail;
+    }
 
     blk = blk_new_open(filename, NULL, BDRV_O_RDWR | BDRV_O_PROTOCOL, errp);
     if (!blk) {
-        return -EIO;
+        ret = -EIO;
+        goto fail;
     }
     buf = build_empty_image(&p, &len);
     if (!buf) {
         blk_unref(blk);
         error_setg(errp, "Could not allocate memory");
-        return -ENOMEM;
+        ret = -ENOMEM;
+        goto fail;
     }
     /* The BlockBackend only writes inside the file: size it first. */
     ret = blk_co_truncate(blk, (int64_t)len, false, PREALLOC_MODE_OFF, 0,
@@ -3341,7 +3365,7 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
     blk_unref(blk);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not write qcow2 header");
-        return ret;
+        goto fail;
     }
 
     o = qdict_new();

@@ -475,6 +475,8 @@ int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
 int coroutine_fn qcow2_update_header(BlockDriverState *bs);
 int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
 int coroutine_fn qcow2_mark_clean(BlockDriverState *bs);
+/* Clear the corrupt bit (after a repair that left nothing to fix). */
+int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs);
 /* Read/write the protocol file, keeping file_size and the virgin mark. */
 int coroutine_fn qcow2_file_pread(BlockDriverState *bs, uint64_t offset,
                                   uint64_t bytes, void *buf);
