@@ -1096,6 +1096,15 @@ int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return bs->drv->get_info(bs, bdi);
 }
 
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_tab)
+{
+    *psn_tab = NULL;
+    if (!bs->drv || !bs->drv->snapshot_list) {
+        return 0;
+    }
+    return bs->drv->snapshot_list(bs, psn_tab);
+}
+
 ImageInfoSpecific *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
 {
     if (bs->drv && bs->drv->get_specific_info) {

@@ -618,6 +618,9 @@ static int read_snapshots(BlockDriverState *bs, Error **errp)
         sn->l1_size = q2_ld32(buf + pos + 8);
         id_len = q2_ld16(buf + pos + 12);
         name_len = q2_ld16(buf + pos + 14);
+        sn->date_sec = q2_ld32(buf + pos + 16);
+        sn->date_nsec = q2_ld32(buf + pos + 20);
+        sn->vm_clock_nsec = q2_ld64(buf + pos + 24);
         sn->vm_state_size = q2_ld32(buf + pos + 32);
         extra = q2_ld32(buf + pos + 36);
         if (extra > QCOW2_MAX_SNAPSHOT_EXTRA) {
@@ -636,6 +639,7 @@ static int read_snapshots(BlockDriverState *bs, Error **errp)
         } else {
             sn->disk_size = s->size;
         }
+        sn->icount = extra >= 24 ? q2_ld64(buf + pos + 16) : UINT64_MAX;
         pos += extra;
         sn->id_str = qemu_xstrndup((const char *)buf + pos, id_len);
         pos += id_len;
@@ -2846,6 +2850,37 @@ static int coroutine_fn qcow2_save_vmstate(BlockDriverState *bs,
     return qcow2_write_part(bs, offset, qiov->size, qiov, 0);
 }
 
+static int qcow2_snapshot_list(BlockDriverState *bs,
+                               QEMUSnapshotInfo **psn_tab)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QEMUSnapshotInfo *tab;
+
+    *psn_tab = NULL;
+    if (!s->nb_snapshots) {
+        return 0;
+    }
+    /* nb_snapshots is bounded at open (65536). */
+    tab = qemu_try_malloc0(sizeof(*tab) * s->nb_snapshots);
+    if (!tab) {
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+        const Qcow2Snapshot *sn = &s->snapshots[i];
+        QEMUSnapshotInfo *si = &tab[i];
+
+        snprintf(si->id_str, sizeof(si->id_str), "%s", sn->id_str);
+        snprintf(si->name, sizeof(si->name), "%s", sn->name);
+        si->vm_state_size = sn->vm_state_size;
+        si->date_sec = sn->date_sec;
+        si->date_nsec = sn->date_nsec;
+        si->vm_clock_nsec = sn->vm_clock_nsec;
+        si->icount = sn->icount;
+    }
+    *psn_tab = tab;
+    return (int)s->nb_snapshots;
+}
+
 static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -3866,6 +3901,7 @@ const BlockDriver bdrv_qcow2 = {
     .flush                  = qcow2_co_flush,
     .block_status           = qcow2_co_block_status,
     .truncate               = qcow2_co_truncate,
+    .snapshot_list          = qcow2_snapshot_list,
 
     .getlength              = qcow2_getlength,
     .get_allocated_file_size = qcow2_get_allocated_file_size,

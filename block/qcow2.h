@@ -197,6 +197,10 @@ typedef struct Qcow2Snapshot {
     uint32_t l1_size;
     uint64_t disk_size;
     uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount;            /* UINT64_MAX: not in the extra data */
     char *id_str;
     char *name;
     bool l1_invalid;            /* L1 table misplaced: ignored but by check */

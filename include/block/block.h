@@ -64,6 +64,10 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
 bool bdrv_is_read_only(BlockDriverState *bs);
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 ImageInfoSpecific *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
+typedef struct QEMUSnapshotInfo QEMUSnapshotInfo;   /* block_int.h */
+/* The internal snapshots of @bs (caller frees *psn_tab): their count, 0
+ * for a format without any, or -errno. */
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_tab);
 /* The filename as QEMU would print it: plain, or json:{...} when options
  * matter.  Caller frees. */
 char *bdrv_get_display_filename(BlockDriverState *bs);
