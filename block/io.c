@@ -323,7 +323,7 @@ static int check_request(BlockDriverState *bs, int64_t offset, int64_t bytes)
         return -ENOMEDIUM;
     }
     if (offset < 0 || bytes < 0 || CHECKED_ADD(offset, bytes, &end) ||
-        end > INT64_MAX / 2) {
+        end > BDRV_MAX_LENGTH) {
         return -EIO;
     }
     return 0;
@@ -580,6 +580,11 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
     if (bs->read_only) {
         return -EPERM;
     }
+    /* Refused before anything else, even when empty (as QEMU does). */
+    if ((flags & BDRV_REQ_WRITE_COMPRESSED) &&
+        !(bs->supported_write_flags & BDRV_REQ_WRITE_COMPRESSED)) {
+        return -ENOTSUP;
+    }
     if (bytes == 0) {
         return 0;
     }
@@ -751,7 +756,7 @@ static int coroutine_fn vmstate_rw(BlockDriverState *bs, QEMUIOVector *qiov,
         return -ENOMEDIUM;
     }
     if (pos < 0 || qiov->size > INT64_MAX ||
-        CHECKED_ADD(pos, (int64_t)qiov->size, &end) || end > INT64_MAX / 2) {
+        CHECKED_ADD(pos, (int64_t)qiov->size, &end) || end > BDRV_MAX_LENGTH) {
         return -EIO;
     }
     if (write && bs->read_only) {
