@@ -48,6 +48,7 @@ count() {
 
 stage() {
     name="$1" dir="$2" target="$3"; shift 3
+    t0=$SECONDS
     echo "== $name: building in $dir"
     if ! "$top/scripts/build.sh" "$dir" "$@"; then
         failed=$((failed + 1))
@@ -65,6 +66,7 @@ stage() {
         tail -n 40 "$dir/$t.log" 2>/dev/null
     done
     count "$name" "$dir/test-suite.log"
+    echo "== $name: $((SECONDS - t0)) s"
 }
 
 STAGE_TESTS=""
@@ -74,6 +76,7 @@ stage "check" _build check --enable-werror
 # ends with "N passed, N failed" over all its runs; tests listed in
 # tests/qemu-iotests/known-failures count as neither.
 iotests() {
+    t0=$SECONDS
     echo "== iotests: make check-iotests"
     if ! (cd _build && make check-iotests > check-iotests.out 2>&1); then
         grep -E '^[0-9]{3,} +fail' _build/check-iotests.out || true
@@ -92,6 +95,7 @@ iotests() {
     passed=$((passed + p))
     failed=$((failed + f))
     echo "== iotests: $p passed, $f failed"
+    echo "== iotests: $((SECONDS - t0)) s"
     if [ "$f" -gt 0 ]; then
         failures="$failures\n  iotests: see _build/check-iotests.out"
     fi
@@ -111,6 +115,7 @@ stage "aarch64+qemu-user" _build-aarch64 check --enable-werror --host=aarch64-li
 STAGE_TESTS=""
 
 echo "== distcheck"
+t0=$SECONDS
 if (cd _build && make -j"$(nproc)" distcheck > distcheck.out 2>&1); then
     passed=$((passed + 1))
     echo "== distcheck: passed"
@@ -119,9 +124,11 @@ else
     failures="$failures\n  distcheck"
     tail -n 40 _build/distcheck.out
 fi
+echo "== distcheck: $((SECONDS - t0)) s"
 
 if [ "$failed" -gt 0 ]; then
     printf "failures:$failures\n"
 fi
+echo "total time: $SECONDS s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -118,7 +118,15 @@ iotests_cases = \
 	tests/qemu-iotests/102 \
 	tests/qemu-iotests/103 \
 	tests/qemu-iotests/104 \
-	tests/qemu-iotests/105
+	tests/qemu-iotests/105 \
+	tests/qemu-iotests/106 \
+	tests/qemu-iotests/107 \
+	tests/qemu-iotests/108 \
+	tests/qemu-iotests/109 \
+	tests/qemu-iotests/110 \
+	tests/qemu-iotests/111 \
+	tests/qemu-iotests/112 \
+	tests/qemu-iotests/150
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -231,7 +239,17 @@ iotests_golden = \
 	tests/qemu-iotests/102.out \
 	tests/qemu-iotests/103.out \
 	tests/qemu-iotests/104.out \
-	tests/qemu-iotests/105.out
+	tests/qemu-iotests/105.out \
+	tests/qemu-iotests/106.out \
+	tests/qemu-iotests/107.out \
+	tests/qemu-iotests/108.out \
+	tests/qemu-iotests/109.out \
+	tests/qemu-iotests/110.out.qcow2 \
+	tests/qemu-iotests/110.out.raw \
+	tests/qemu-iotests/111.out \
+	tests/qemu-iotests/112.out.qcow2 \
+	tests/qemu-iotests/112.out.raw \
+	tests/qemu-iotests/150.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
