@@ -78,7 +78,9 @@ void qdict_join(QDict *dst, const QDict *src, bool overwrite);
 QDict *qdict_parse_keyval(const char *str, const char *implied_key,
                           Error **errp);
 /* Parse a JSON object (the part after "json:"), flattening nested
- * objects into dotted keys and arrays into ".0", ".1", ... keys. */
+ * objects into dotted keys and arrays into ".0", ".1", ... keys.  Errors
+ * are worded as QEMU's ("JSON parse error, premature EOI", "Invalid JSON
+ * object given" for valid JSON that is not an object, ...). */
 QDict *qdict_parse_json(const char *json, Error **errp);
 /* The QDict as a nested JSON object, dotted keys unflattened; the caller
  * frees the string. */
