@@ -367,7 +367,15 @@ int qemuio_reopen(int mode, const char *cache, QDict *opts)
     blk_drain(qemuio_blk);
     blk_unref(qemuio_blk);
     qemuio_blk = NULL;
-    blk = open_again(qdict_clone(merged), flags, writethrough, opts);
+    /* QEMU checks aio=native against cache.direct only when it opens
+     * the file, not when a reopen changes the cache mode: it goes on
+     * with Linux AIO on a buffered file.  Here the image is opened
+     * again, so it takes the thread pool meanwhile (the same data, the
+     * same output); the remembered flags keep native for a later
+     * reopen with cache.direct. */
+    blk = open_again(qdict_clone(merged),
+                     (flags & BDRV_O_NOCACHE) ? flags : flags & ~BDRV_O_NATIVE_AIO,
+                     writethrough, opts);
     if (blk) {
         qemuio_blk = blk;
         if (opened.opts) {
@@ -380,7 +388,9 @@ int qemuio_reopen(int mode, const char *cache, QDict *opts)
     }
     qdict_unref(merged);
     qemuio_blk = open_again(opened.opts ? qdict_clone(opened.opts) : NULL,
-                            opened.flags, opened.writethrough, NULL);
+                            (opened.flags & BDRV_O_NOCACHE)
+                            ? opened.flags : opened.flags & ~BDRV_O_NATIVE_AIO,
+                            opened.writethrough, NULL);
     return -EINVAL;
 }
 
