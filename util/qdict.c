@@ -329,7 +329,8 @@ typedef struct JsonParser {
     QDict *out;
 } JsonParser;
 
-#define JSON_MAX_DEPTH 64
+/* Brackets open at once, as in QEMU. */
+#define JSON_MAX_DEPTH 1024
 
 static void json_error(JsonParser *jp, const char *fmt, ...)
     QEMU_PRINTF(2, 3);
@@ -482,7 +483,11 @@ static bool json_lex(JsonParser *jp, const char *json)
         jp->tok[jp->ntok++] = t;
         p += t.len;
         if (t.type == JT_LBRACE || t.type == JT_LBRACKET) {
-            depth++;
+            if (++depth > JSON_MAX_DEPTH) {
+                error_setg(jp->errp, "JSON nesting depth limit exceeded");
+                jp->failed = true;
+                return false;
+            }
         } else if (t.type == JT_RBRACE || t.type == JT_RBRACKET) {
             depth--;
         }
@@ -721,6 +726,7 @@ static void json_value(JsonParser *jp, const char *key, int depth,
         return;
     }
     if (depth > JSON_MAX_DEPTH) {
+        /* The lexer bounds the nesting; this bounds the recursion. */
         json_error(jp, "nesting too deep");
         return;
     }
