@@ -246,6 +246,31 @@ struct BlockDriver {
                                  bool exact, PreallocMode prealloc,
                                  BdrvRequestFlags flags, Error **errp);
 
+    /* Copy offload (optional): move bytes from one chain to another
+     * without bringing them into memory, e.g. with copy_file_range(2).
+     * Both sides see aligned ranges inside their node, as for preadv and
+     * pwritev (max_transfer does not apply).  -ENOTSUP means "not this
+     * range, not this way": the caller then reads and writes instead,
+     * so a driver may return it after copying part of the range.
+     *
+     * Source side: [offset, offset + bytes) of @bs goes to @dst at
+     * @dst_offset.  A format passes its host ranges on with
+     * bdrv_co_copy_range_from() on its file child; a protocol hands
+     * itself as the source to bdrv_co_copy_range_to(@dst, ...). */
+    int coroutine_fn (*copy_range_from)(BlockDriverState *bs, int64_t offset,
+                                        int64_t bytes, BdrvChild *dst,
+                                        int64_t dst_offset,
+                                        BdrvRequestFlags write_flags);
+    /* Destination side: write [offset, offset + bytes) of @bs with the
+     * bytes at @src_offset of the protocol node @src.  A format maps
+     * (allocating as a write would) and passes on with
+     * bdrv_co_copy_range_to() on its file child; a protocol copies when
+     * it can reach @src's data itself (a node of its own driver). */
+    int coroutine_fn (*copy_range_to)(BlockDriverState *bs, int64_t offset,
+                                      int64_t bytes, BlockDriverState *src,
+                                      int64_t src_offset,
+                                      BdrvRequestFlags flags);
+
     /* Required for protocols; formats default to their own answer. */
     int64_t (*getlength)(BlockDriverState *bs);
     /* Bytes used on the host ("disk size"), or -ENOTSUP / -errno. */
