@@ -473,6 +473,46 @@ int coroutine_fn qcow2_get_refcount(BlockDriverState *bs, uint64_t cluster,
     return 0;
 }
 
+int coroutine_fn qcow2_refcount_reader_get(BlockDriverState *bs,
+                                           Qcow2RefcountReader *r,
+                                           uint64_t cluster,
+                                           uint64_t *refcount)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t rt = cluster >> s->refblock_bits;
+
+    if (!r->block || r->rt_index != rt) {
+        int64_t boff;
+        void *block = NULL;
+        int ret;
+
+        qcow2_refcount_reader_end(bs, r);
+        boff = refblock_offset(bs, rt);
+        if (boff <= 0) {
+            *refcount = 0;
+            return (int)boff;
+        }
+        ret = qcow2_cache_get(bs, s->refcount_cache, (uint64_t)boff, &block);
+        if (ret < 0) {
+            return ret;
+        }
+        r->block = block;
+        r->rt_index = rt;
+    }
+    *refcount = qcow2_refblock_get(r->block, cluster & (s->refblock_size - 1),
+                                   s->refcount_order);
+    return 0;
+}
+
+void qcow2_refcount_reader_end(BlockDriverState *bs, Qcow2RefcountReader *r)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (r->block) {
+        qcow2_cache_put(s->refcount_cache, &r->block);
+    }
+}
+
 /* Write one refcount table entry (its aligned 8 bytes) to disk. */
 static int coroutine_fn write_reftable_entry(BlockDriverState *bs,
                                              uint64_t rt_index)
