@@ -1352,12 +1352,14 @@ START_TEST(test_copy_range_raw)
 {
     size_t len = 4 * MiB;
     char dpath[420];
-    uint8_t *w = qemu_xmalloc(len), *r = qemu_memalign(4096, len);
-    uint8_t *zero = qemu_xmalloc0(len);
+    uint8_t *w, *r, *zero;
     BlockBackend *src, *dst;
     int ret;
 
     PICK_OR_SKIP();
+    w = qemu_xmalloc(len);
+    r = qemu_memalign(4096, len);
+    zero = qemu_xmalloc0(len);
     snprintf(dpath, sizeof(dpath), "%s/dst", tmpdir);
     make_file(path, (int64_t)len);
     make_file(dpath, (int64_t)len);
@@ -1411,12 +1413,14 @@ START_TEST(test_copy_range_qcow2)
 {
     char spath[420], dpath[420], cmd[2048];
     size_t len = 1 * MiB;
-    uint8_t *w = qemu_xmalloc(len), *r = qemu_memalign(4096, len);
+    uint8_t *w, *r;
     BlockBackend *src, *dst;
 
     if (!have_tool(QEMU_IMG_REF) || !bdrv_find_format("qcow2")) {
         return;
     }
+    w = qemu_xmalloc(len);
+    r = qemu_memalign(4096, len);
     engine = ENG_THREADS;
     direct = false;
     snprintf(spath, sizeof(spath), "%s/src.qcow2", tmpdir);
@@ -1469,11 +1473,13 @@ END_TEST
 START_TEST(test_cached_and_uncached_reads)
 {
     size_t len = 1 * MiB;
-    uint8_t *w = qemu_xmalloc(len), *r = qemu_memalign(4096, len);
+    uint8_t *w, *r;
     BlockBackend *blk;
     int fd;
 
     PICK_OR_SKIP();
+    w = qemu_xmalloc(len);
+    r = qemu_memalign(4096, len);
     make_file(path, (int64_t)len);
     fill(w, len, 11);
     write_file(path, 0, w, len);
