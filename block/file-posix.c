@@ -1102,6 +1102,11 @@ static void raw_refresh_engine(BDRVRawState *s)
  * not know the flag turns the path off.  Never on O_DIRECT descriptors,
  * where the call would wait for the disk.
  */
+/* Larger reads are left to the workers: there the copy, not the trip
+ * through the pool, is the cost, and workers copy in parallel while the
+ * loop goes on. */
+#define RAW_INLINE_READ_MAX (128 * KiB)
+
 static bool raw_read_cached(BDRVRawState *s, int64_t offset, QEMUIOVector *qiov)
 {
 #if defined(RWF_NOWAIT) && defined(HAVE_PREADV2)
@@ -1143,6 +1148,7 @@ static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
 #endif
     default:
         if (type == RAW_AIO_READ && s->try_nowait &&
+            qiov->size <= RAW_INLINE_READ_MAX &&
             raw_read_cached(s, offset, qiov)) {
             return 0;
         }
