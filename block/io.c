@@ -854,6 +854,51 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset, int64_t byte
 
 /* ---- flush ---- */
 
+/* ---- the VM state area ---- */
+
+static int coroutine_fn vmstate_rw(BlockDriverState *bs, QEMUIOVector *qiov,
+                                   int64_t pos, bool write)
+{
+    const BlockDriver *drv = bs->drv;
+    int (*fn)(BlockDriverState *, QEMUIOVector *, int64_t);
+    int64_t end;
+    int ret;
+
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    if (pos < 0 || qiov->size > INT64_MAX ||
+        CHECKED_ADD(pos, (int64_t)qiov->size, &end) || end > INT64_MAX / 2) {
+        return -EIO;
+    }
+    if (write && bs->read_only) {
+        return -EPERM;
+    }
+    fn = write ? drv->save_vmstate : drv->load_vmstate;
+    bdrv_inc_in_flight(bs);
+    if (fn) {
+        ret = fn(bs, qiov, pos);
+    } else if (drv->is_filter && bs->file) {
+        ret = vmstate_rw(bs->file->bs, qiov, pos, write);
+    } else {
+        ret = -ENOTSUP;
+    }
+    bdrv_dec_in_flight(bs);
+    return ret;
+}
+
+int coroutine_fn bdrv_co_readv_vmstate(BlockDriverState *bs, QEMUIOVector *qiov,
+                                       int64_t pos)
+{
+    return vmstate_rw(bs, qiov, pos, false);
+}
+
+int coroutine_fn bdrv_co_writev_vmstate(BlockDriverState *bs, QEMUIOVector *qiov,
+                                        int64_t pos)
+{
+    return vmstate_rw(bs, qiov, pos, true);
+}
+
 int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
 {
     BdrvChild *child;
