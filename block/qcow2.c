@@ -2861,7 +2861,7 @@ static int coroutine_fn qcow2_save_vmstate(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
-    return qcow2_write_part(bs, offset, qiov->size, qiov, 0);
+    return qcow2_write_part(bs, offset, qiov->size, qiov, 0, NULL);
 }
 
 static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
