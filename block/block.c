@@ -877,6 +877,10 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         error_propagate(errp, local_err);
         goto fail;
     }
+    if (bdrv_getlength(bs) == -EFBIG) {
+        error_setg_errno(errp, EFBIG, "Could not refresh total sector count");
+        goto fail;
+    }
     if (bs->read_only == false && !(flags & BDRV_O_RDWR)) {
         bs->read_only = true;
     }
@@ -1048,6 +1052,9 @@ int64_t bdrv_getlength(BlockDriverState *bs)
         if (len < 0) {
             return len;
         }
+        if (len > BDRV_MAX_LENGTH) {
+            return -EFBIG;
+        }
         /* Lengths are whole sectors, as in QEMU: a 77-byte raw file is a
          * 512-byte disk whose tail reads as zeroes. */
         len = QEMU_ALIGN_UP(len, (int64_t)BDRV_SECTOR_SIZE);
@@ -1094,6 +1101,15 @@ int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
         return -ENOTSUP;
     }
     return bs->drv->get_info(bs, bdi);
+}
+
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_tab)
+{
+    *psn_tab = NULL;
+    if (!bs->drv || !bs->drv->snapshot_list) {
+        return 0;
+    }
+    return bs->drv->snapshot_list(bs, psn_tab);
 }
 
 ImageInfoSpecific *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
@@ -1256,6 +1272,21 @@ int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp)
         return -ENOENT;
     }
     return bdrv_create(drv, filename, opts, errp);
+}
+
+int bdrv_delete_file(const char *filename, Error **errp)
+{
+    const BlockDriver *drv = bdrv_find_protocol(filename, errp);
+
+    if (!drv) {
+        return -ENOENT;
+    }
+    if (!drv->delete_file) {
+        error_setg(errp, "Driver '%s' does not support image deletion",
+                   drv->format_name);
+        return -ENOTSUP;
+    }
+    return drv->delete_file(filename, errp);
 }
 
 /* ---- maintenance ---- */
