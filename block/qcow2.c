@@ -1539,6 +1539,7 @@ static int coroutine_fn read_backing(BlockDriverState *bs, uint64_t offset,
         }
         if (offset < (uint64_t)blen) {
             n = MIN(bytes, (uint64_t)blen - offset);
+            bdrv_debug_event(bs->file->bs, BLKDBG_READ_BACKING_AIO);
             ret = bdrv_co_preadv_part(bs->backing, (int64_t)offset,
                                       (int64_t)n, qiov, qoff, 0);
             if (ret < 0) {
@@ -1569,6 +1570,7 @@ static int coroutine_fn read_compressed_cluster(BlockDriverState *bs,
     if (!in) {
         return -ENOMEM;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_READ_COMPRESSED);
     ret = qcow2_file_pread(bs, coffset, csize, in);
     if (ret < 0) {
         free(in);
@@ -1635,6 +1637,7 @@ static int coroutine_fn qcow2_read_part(BlockDriverState *bs, uint64_t offset,
             qemu_iovec_memset(qiov, qoff, 0, cur);
             break;
         case QCOW2_CLUSTER_NORMAL:
+            bdrv_debug_event(bs->file->bs, BLKDBG_READ_AIO);
             ret = qcow2_file_preadv(bs, host, cur, qiov, qoff);
             break;
         case QCOW2_CLUSTER_COMPRESSED:
@@ -1800,6 +1803,9 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
     qemu_iovec_init(&v, qiov->niov + 2);
     write_start = host_start;
     ret = 0;
+    if (head || tail) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_COW_READ);
+    }
     if (head) {
         ret = add_cow_region(bs, guest_start, head, type, virgin, &v,
                              &head_buf);
@@ -1822,6 +1828,8 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
         ret = qcow2_pre_write_overlap_check(bs, 0, write_start, v.size);
     }
     if (ret == 0) {
+        bdrv_debug_event(bs->file->bs, (head || tail) ? BLKDBG_COW_WRITE
+                                                      : BLKDBG_WRITE_AIO);
         ret = qcow2_file_pwritev(bs, write_start, v.size, &v, 0);
     }
     qemu_iovec_destroy(&v);
@@ -1935,6 +1943,7 @@ static int64_t coroutine_fn join_alloc(BlockDriverState *bs,
 
     a->joiners++;
     qemu_co_mutex_unlock(&s->lock);
+    bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
     ret = qcow2_file_pwritev(bs, host, bytes, qiov, qoff);
     qemu_co_mutex_lock(&s->lock);
     while (!a->result) {
@@ -2009,6 +2018,7 @@ static int64_t coroutine_fn write_piece(BlockDriverState *bs, uint64_t offset,
         }
         qcow2_io_begin(s, &epoch);
         qemu_co_mutex_unlock(&s->lock);
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
         ret = qcow2_file_pwritev(bs, host, cur, qiov, qoff);
         qcow2_io_end(s, epoch);
         return ret < 0 ? ret : (int64_t)cur;
@@ -2121,6 +2131,7 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
     ret = qcow2_pre_write_overlap_check(bs, 0, (uint64_t)coffset,
                                         (uint64_t)clen);
     if (ret == 0) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_COMPRESSED);
         ret = qcow2_file_pwrite(bs, (uint64_t)coffset, (uint64_t)clen, out);
     }
 
@@ -2490,6 +2501,7 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
             }
             if ((uint64_t)hoff < s->file_virgin_offset) {
                 /* Reused space may hold old data. */
+                bdrv_debug_event(bs->file->bs, BLKDBG_CLUSTER_ALLOC_SPACE);
                 ret = bdrv_co_pwrite_zeroes(bs->file, hoff,
                                             (int64_t)(run << s->cluster_bits),
                                             0);
