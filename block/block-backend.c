@@ -257,6 +257,37 @@ int coroutine_fn blk_co_flush(BlockBackend *blk)
     return ret;
 }
 
+int coroutine_fn blk_co_load_vmstate(BlockBackend *blk, int64_t pos,
+                                     QEMUIOVector *qiov)
+{
+    int ret;
+
+    if (!blk->bs) {
+        return -ENOMEDIUM;
+    }
+    blk->in_flight++;
+    ret = bdrv_co_readv_vmstate(blk->bs, qiov, pos);
+    blk->in_flight--;
+    return ret;
+}
+
+int coroutine_fn blk_co_save_vmstate(BlockBackend *blk, int64_t pos,
+                                     QEMUIOVector *qiov)
+{
+    int ret;
+
+    if (!blk->bs) {
+        return -ENOMEDIUM;
+    }
+    if (blk->bs->read_only) {
+        return -EACCES;
+    }
+    blk->in_flight++;
+    ret = bdrv_co_writev_vmstate(blk->bs, qiov, pos);
+    blk->in_flight--;
+    return ret;
+}
+
 int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset, bool exact,
                                  PreallocMode prealloc, BdrvRequestFlags flags,
                                  Error **errp)
@@ -335,6 +366,16 @@ static int coroutine_fn aio_pdiscard_fn(BlockAIOCB *acb)
 static int coroutine_fn aio_flush_fn(BlockAIOCB *acb)
 {
     return blk_co_flush(acb->blk);
+}
+
+static int coroutine_fn load_vmstate_fn(BlockAIOCB *acb)
+{
+    return blk_co_load_vmstate(acb->blk, acb->offset, acb->qiov);
+}
+
+static int coroutine_fn save_vmstate_fn(BlockAIOCB *acb)
+{
+    return blk_co_save_vmstate(acb->blk, acb->offset, acb->qiov);
 }
 
 BlockAIOCB *blk_aio_preadv(BlockBackend *blk, int64_t offset, QEMUIOVector *qiov,
@@ -447,6 +488,29 @@ int blk_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
 int blk_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes)
 {
     return blk_run_sync(blk, aio_pdiscard_fn, offset, bytes, NULL, 0);
+}
+
+int blk_load_vmstate(BlockBackend *blk, int64_t pos, void *buf, int64_t bytes)
+{
+    QEMUIOVector qiov;
+
+    if (bytes < 0 || (uint64_t)bytes > SIZE_MAX) {
+        return -EIO;
+    }
+    qemu_iovec_init_buf(&qiov, buf, (size_t)bytes);
+    return blk_run_sync(blk, load_vmstate_fn, pos, bytes, &qiov, 0);
+}
+
+int blk_save_vmstate(BlockBackend *blk, int64_t pos, const void *buf,
+                     int64_t bytes)
+{
+    QEMUIOVector qiov;
+
+    if (bytes < 0 || (uint64_t)bytes > SIZE_MAX) {
+        return -EIO;
+    }
+    qemu_iovec_init_buf(&qiov, (void *)buf, (size_t)bytes);
+    return blk_run_sync(blk, save_vmstate_fn, pos, bytes, &qiov, 0);
 }
 
 int blk_flush(BlockBackend *blk)

@@ -884,6 +884,10 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         error_propagate(errp, local_err);
         goto fail;
     }
+    if (bdrv_getlength(bs) == -EFBIG) {
+        error_setg_errno(errp, EFBIG, "Could not refresh total sector count");
+        goto fail;
+    }
     if (bs->read_only == false && !(flags & BDRV_O_RDWR)) {
         bs->read_only = true;
     }
@@ -1054,6 +1058,9 @@ int64_t bdrv_getlength(BlockDriverState *bs)
         int64_t len = bs->drv->getlength(bs);
         if (len < 0) {
             return len;
+        }
+        if (len > BDRV_MAX_LENGTH) {
+            return -EFBIG;
         }
         /* Lengths are whole sectors, as in QEMU: a 77-byte raw file is a
          * 512-byte disk whose tail reads as zeroes. */

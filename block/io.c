@@ -323,7 +323,7 @@ static int check_request(BlockDriverState *bs, int64_t offset, int64_t bytes)
         return -ENOMEDIUM;
     }
     if (offset < 0 || bytes < 0 || CHECKED_ADD(offset, bytes, &end) ||
-        end > INT64_MAX / 2) {
+        end > BDRV_MAX_LENGTH) {
         return -EIO;
     }
     return 0;
@@ -583,6 +583,11 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
     if (bs->read_only) {
         return -EPERM;
     }
+    /* Refused before anything else, even when empty (as QEMU does). */
+    if ((flags & BDRV_REQ_WRITE_COMPRESSED) &&
+        !(bs->supported_write_flags & BDRV_REQ_WRITE_COMPRESSED)) {
+        return -ENOTSUP;
+    }
     if (bytes == 0) {
         return 0;
     }
@@ -743,6 +748,51 @@ int coroutine_fn bdrv_co_pdiscard(BdrvChild *child, int64_t offset, int64_t byte
 }
 
 /* ---- flush ---- */
+
+/* ---- the VM state area ---- */
+
+static int coroutine_fn vmstate_rw(BlockDriverState *bs, QEMUIOVector *qiov,
+                                   int64_t pos, bool write)
+{
+    const BlockDriver *drv = bs->drv;
+    int (*fn)(BlockDriverState *, QEMUIOVector *, int64_t);
+    int64_t end;
+    int ret;
+
+    if (!drv) {
+        return -ENOMEDIUM;
+    }
+    if (pos < 0 || qiov->size > INT64_MAX ||
+        CHECKED_ADD(pos, (int64_t)qiov->size, &end) || end > BDRV_MAX_LENGTH) {
+        return -EIO;
+    }
+    if (write && bs->read_only) {
+        return -EPERM;
+    }
+    fn = write ? drv->save_vmstate : drv->load_vmstate;
+    bdrv_inc_in_flight(bs);
+    if (fn) {
+        ret = fn(bs, qiov, pos);
+    } else if (drv->is_filter && bs->file) {
+        ret = vmstate_rw(bs->file->bs, qiov, pos, write);
+    } else {
+        ret = -ENOTSUP;
+    }
+    bdrv_dec_in_flight(bs);
+    return ret;
+}
+
+int coroutine_fn bdrv_co_readv_vmstate(BlockDriverState *bs, QEMUIOVector *qiov,
+                                       int64_t pos)
+{
+    return vmstate_rw(bs, qiov, pos, false);
+}
+
+int coroutine_fn bdrv_co_writev_vmstate(BlockDriverState *bs, QEMUIOVector *qiov,
+                                        int64_t pos)
+{
+    return vmstate_rw(bs, qiov, pos, true);
+}
 
 int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
 {

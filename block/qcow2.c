@@ -2682,6 +2682,53 @@ out:
  * Information
  * ------------------------------------------------------------------------ */
 
+/* The VM state area starts at the first L1 entry beyond the disk, in the
+ * guest address space: it is read and written through the same mapping
+ * as the disk's data, in clusters the L1 table covers past the disk's end. */
+static int vmstate_offset(BlockDriverState *bs, int64_t pos, size_t bytes,
+                          uint64_t *offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t base = (uint64_t)s->l1_vm_state_index <<
+                    (s->cluster_bits + s->l2_bits);
+    uint64_t start, end;
+
+    if (pos < 0 || CHECKED_ADD(base, (uint64_t)pos, &start) ||
+        CHECKED_ADD(start, (uint64_t)bytes, &end) || end > INT64_MAX) {
+        return -EIO;
+    }
+    *offset = start;
+    return 0;
+}
+
+static int coroutine_fn qcow2_load_vmstate(BlockDriverState *bs,
+                                           QEMUIOVector *qiov, int64_t pos)
+{
+    uint64_t offset;
+    int ret = vmstate_offset(bs, pos, qiov->size, &offset);
+
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_read_part(bs, offset, qiov->size, qiov, 0);
+}
+
+static int coroutine_fn qcow2_save_vmstate(BlockDriverState *bs,
+                                           QEMUIOVector *qiov, int64_t pos)
+{
+    uint64_t offset;
+    int ret = vmstate_offset(bs, pos, qiov->size, &offset);
+
+    if (ret < 0) {
+        return ret;
+    }
+    ret = prepare_write(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_write_part(bs, offset, qiov->size, qiov, 0);
+}
+
 static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
 {
     BDRVQcow2State *s = bs->opaque;
@@ -3700,6 +3747,8 @@ const BlockDriver bdrv_qcow2 = {
     .check                  = qcow2_co_check,
     .change_backing_file    = qcow2_change_backing_file,
     .make_empty             = qcow2_make_empty,
+    .load_vmstate           = qcow2_load_vmstate,
+    .save_vmstate           = qcow2_save_vmstate,
     .measure                = qcow2_measure,
 
     .supported_write_flags  = BDRV_REQ_WRITE_COMPRESSED,

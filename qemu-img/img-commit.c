@@ -538,6 +538,13 @@ int img_rebase(int argc, char **argv)
     }
     bs = blk_bs(blk);
 
+    /* QEMU checks the name before it looks at the backing file at all,
+     * with -u too. */
+    if (out_basefmt && !bdrv_find_format(out_basefmt)) {
+        error_report("Invalid format name: '%s'", out_basefmt);
+        goto out;
+    }
+
     if (!unsafe && out_base[0]) {
         char *path;
         QDict *opts = qdict_new();

@@ -923,6 +923,12 @@ int img_convert(int argc, char **argv)
     if (!img_parse_cache(cache, &flags, &writethrough, false)) {
         goto out;
     }
+    /* As QEMU: with sparse detection, zeroes written into the target may
+     * free what they cover (a zero cluster rather than a preallocated
+     * one, a hole rather than written blocks); -S 0 allocates. */
+    if (min_sparse) {
+        flags |= BDRV_O_UNMAP;
+    }
     s.target = img_open(tgt_image_opts, out_filename, out_fmt, flags,
                         writethrough, quiet, false);
     if (!s.target) {
@@ -948,8 +954,10 @@ int img_convert(int argc, char **argv)
                 error_report("output file is smaller than input file");
                 goto out;
             }
-            if (target_is_zero && s.target_has_backing) {
-                /* QEMU reports this and still exits with status 0. */
+            /* QEMU refuses the combination with -B only (a target that
+             * has a backing file of its own is taken at its word), and
+             * reports it but still exits with status 0. */
+            if (target_is_zero && out_baseimg) {
                 error_report("Cannot use --target-is-zero when the destination "
                              "image has a backing file");
                 ret = 0;
@@ -958,7 +966,7 @@ int img_convert(int argc, char **argv)
             s.target_zero_init = target_is_zero;
         }
         if (s.target_has_backing) {
-            s.target_zero_init = false;
+            s.target_zero_init = skip_create && target_is_zero;
             s.same_backing = bdrv_backing_bs(blk_bs(s.src[0].blk)) &&
                              same_file(bdrv_backing_bs(blk_bs(s.src[0].blk)),
                                        bdrv_backing_bs(tbs));

@@ -505,6 +505,22 @@ static int coroutine_fn co_pdiscard(SyncRequest *r)
     return blk_co_pdiscard(r->blk, r->offset, r->bytes);
 }
 
+static int coroutine_fn co_load_vmstate(SyncRequest *r)
+{
+    QEMUIOVector qiov;
+
+    qemu_iovec_init_buf(&qiov, r->buf, (size_t)r->bytes);
+    return blk_co_load_vmstate(r->blk, r->offset, &qiov);
+}
+
+static int coroutine_fn co_save_vmstate(SyncRequest *r)
+{
+    QEMUIOVector qiov;
+
+    qemu_iovec_init_buf(&qiov, r->buf, (size_t)r->bytes);
+    return blk_co_save_vmstate(r->blk, r->offset, &qiov);
+}
+
 static int coroutine_fn co_flush(SyncRequest *r)
 {
     return blk_co_flush(r->blk);
@@ -519,6 +535,22 @@ static int do_pread(BlockBackend *blk, int64_t offset, int64_t bytes,
                     void *buf)
 {
     SyncRequest r = { .fn = co_pread, .blk = blk, .offset = offset,
+                      .bytes = bytes, .buf = buf };
+    return run_sync(&r);
+}
+
+static int do_load_vmstate(BlockBackend *blk, int64_t pos, int64_t bytes,
+                           void *buf)
+{
+    SyncRequest r = { .fn = co_load_vmstate, .blk = blk, .offset = pos,
+                      .bytes = bytes, .buf = buf };
+    return run_sync(&r);
+}
+
+static int do_save_vmstate(BlockBackend *blk, int64_t pos, int64_t bytes,
+                           void *buf)
+{
+    SyncRequest r = { .fn = co_save_vmstate, .blk = blk, .offset = pos,
                       .bytes = bytes, .buf = buf };
     return run_sync(&r);
 }
@@ -689,8 +721,7 @@ static int read_f(BlockBackend *blk, int argc, char **argv)
     }
     t1 = now_ns();
     if (bflag) {
-        /* The block layer keeps no VM state. */
-        ret = -ENOTSUP;
+        ret = do_load_vmstate(blk, offset, count, b.buf);
     } else {
         ret = do_pread(blk, offset, count, b.buf);
     }
@@ -975,8 +1006,7 @@ static int write_f(BlockBackend *blk, int argc, char **argv)
         }
         ret = do_pwrite_zeroes(blk, offset, count, flags);
     } else if (bflag) {
-        /* The block layer keeps no VM state. */
-        ret = -ENOTSUP;
+        ret = do_save_vmstate(blk, offset, count, b.buf);
     } else if (cflag) {
         ret = do_pwrite(blk, offset, count, b.buf, BDRV_REQ_WRITE_COMPRESSED);
     } else {

@@ -2,12 +2,14 @@
 # The whole test suite, as CI runs it, on a fresh Debian machine:
 # installs what is missing, builds, and runs
 #   1. make check (unit tests, header and export checks, iotests quick group)
-#   2. make check-valgrind (unit tests under valgrind memcheck)
-#   3. make check in an ASan+UBSan build
-#   4. the mingw-w64 build's tests under wine64
-#   5. the aarch64 cross build's tests under qemu-user (the asm coroutine
+#   2. make check-iotests (every iotest: raw, and qcow2 with each AIO engine
+#      and cache=none/writeback; each test run counts)
+#   3. make check-valgrind (unit tests under valgrind memcheck)
+#   4. make check in an ASan+UBSan build
+#   5. the mingw-w64 build's tests under wine64
+#   6. the aarch64 cross build's tests under qemu-user (the asm coroutine
 #      backend's other architecture)
-#   6. make distcheck
+#   7. make distcheck
 # and ends with one line "N passed, N failed" over every test it ran.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,6 +48,7 @@ count() {
 
 stage() {
     name="$1" dir="$2" target="$3"; shift 3
+    t0=$SECONDS
     echo "== $name: building in $dir"
     if ! "$top/scripts/build.sh" "$dir" "$@"; then
         failed=$((failed + 1))
@@ -63,10 +66,41 @@ stage() {
         tail -n 40 "$dir/$t.log" 2>/dev/null
     done
     count "$name" "$dir/test-suite.log"
+    echo "== $name: $((SECONDS - t0)) s"
 }
 
 STAGE_TESTS=""
 stage "check" _build check --enable-werror
+
+# The iotests, in every configuration of make check-iotests.  The runner
+# ends with "N passed, N failed" over all its runs; tests listed in
+# tests/qemu-iotests/known-failures count as neither.
+iotests() {
+    t0=$SECONDS
+    echo "== iotests: make check-iotests"
+    if ! (cd _build && make check-iotests > check-iotests.out 2>&1); then
+        grep -E '^[0-9]{3,} +fail' _build/check-iotests.out || true
+    fi
+    sed -n '/^=== iotests summary/,$p' _build/check-iotests.out
+    last=$(tail -n 1 _build/check-iotests.out)
+    case "$last" in
+    *" passed, "*" failed")
+        p=${last%% passed*}
+        f=${last#*passed, }
+        f=${f%% failed}
+        ;;
+    *)
+        p=0 f=1 ;;
+    esac
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "== iotests: $p passed, $f failed"
+    echo "== iotests: $((SECONDS - t0)) s"
+    if [ "$f" -gt 0 ]; then
+        failures="$failures\n  iotests: see _build/check-iotests.out"
+    fi
+}
+iotests
 stage "check-valgrind" _build check-valgrind --enable-werror
 stage "asan+ubsan" _build-asan check --enable-werror --enable-sanitizers CC=clang
 stage "mingw+wine" _build-win check --enable-werror --host=x86_64-w64-mingw32
@@ -81,6 +115,7 @@ stage "aarch64+qemu-user" _build-aarch64 check --enable-werror --host=aarch64-li
 STAGE_TESTS=""
 
 echo "== distcheck"
+t0=$SECONDS
 if (cd _build && make -j"$(nproc)" distcheck > distcheck.out 2>&1); then
     passed=$((passed + 1))
     echo "== distcheck: passed"
@@ -89,9 +124,11 @@ else
     failures="$failures\n  distcheck"
     tail -n 40 _build/distcheck.out
 fi
+echo "== distcheck: $((SECONDS - t0)) s"
 
 if [ "$failed" -gt 0 ]; then
     printf "failures:$failures\n"
 fi
+echo "total time: $SECONDS s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -341,6 +341,14 @@ struct BlockDriver {
                                const char *backing_fmt);
     /* Drop all data of this layer (qemu-img commit without -d). */
     int (*make_empty)(BlockDriverState *bs);
+    /* The VM state area (a snapshot's saved RAM and devices, outside the
+     * guest-visible disk): @qiov->size bytes at byte @pos of the area.
+     * Drivers without one leave these NULL (-ENOTSUP; filters pass the
+     * request to their child). */
+    int coroutine_fn (*load_vmstate)(BlockDriverState *bs, QEMUIOVector *qiov,
+                                     int64_t pos);
+    int coroutine_fn (*save_vmstate)(BlockDriverState *bs, QEMUIOVector *qiov,
+                                     int64_t pos);
 
     /* Flags the driver honours itself. */
     unsigned supported_write_flags;     /* FUA, WRITE_COMPRESSED */

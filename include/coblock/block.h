@@ -135,6 +135,14 @@ int coroutine_fn blk_co_flush(BlockBackend *blk);
 int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset, bool exact,
                                  PreallocMode prealloc, BdrvRequestFlags flags,
                                  Error **errp);
+/* The VM state area: where an emulator saves a snapshot's RAM and device
+ * state, beside the disk's data but outside what the guest sees.  @pos
+ * counts from the start of the area.  Only formats that have one (qcow2)
+ * support it; others return -ENOTSUP.  Saving needs a writable backend. */
+int coroutine_fn blk_co_load_vmstate(BlockBackend *blk, int64_t pos,
+                                     QEMUIOVector *qiov);
+int coroutine_fn blk_co_save_vmstate(BlockBackend *blk, int64_t pos,
+                                     QEMUIOVector *qiov);
 
 /* ---- callback interface (never returns NULL) ---- */
 BlockAIOCB *blk_aio_preadv(BlockBackend *blk, int64_t offset, QEMUIOVector *qiov,
@@ -163,6 +171,9 @@ int blk_pwrite_zeroes(BlockBackend *blk, int64_t offset, int64_t bytes,
                       BdrvRequestFlags flags);
 int blk_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes);
 int blk_flush(BlockBackend *blk);
+int blk_load_vmstate(BlockBackend *blk, int64_t pos, void *buf, int64_t bytes);
+int blk_save_vmstate(BlockBackend *blk, int64_t pos, const void *buf,
+                     int64_t bytes);
 int blk_truncate(BlockBackend *blk, int64_t offset, bool exact,
                  PreallocMode prealloc, BdrvRequestFlags flags, Error **errp);
 

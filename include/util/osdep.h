@@ -130,6 +130,10 @@ static inline int ctz64(uint64_t v)
 
 #define BDRV_SECTOR_BITS 9
 #define BDRV_SECTOR_SIZE (1ULL << BDRV_SECTOR_BITS)
+/* The largest image length and request end (QEMU's limit): INT64_MAX
+ * rounded down to 1 GiB, so that aligning an offset up to any request
+ * alignment cannot overflow. */
+#define BDRV_MAX_LENGTH (INT64_MAX - (GiB - 1))
 
 #define QEMU_BUILD_BUG_ON(x) _Static_assert(!(x), "build assertion: " #x)
 

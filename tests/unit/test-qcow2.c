@@ -731,6 +731,70 @@ END_TEST
 
 /* ---- lazy refcounts ---- */
 
+/* The VM state area through the public API: it round-trips, stays out of
+ * the guest's view, survives reopening, and is refused where it cannot be. */
+START_TEST(test_vmstate)
+{
+    char *p = tpath("vmstate.qcow2");
+    char *r = tpath("vmstate.raw");
+    uint8_t *buf = qemu_xmalloc(65536), *chk = qemu_xmalloc(65536);
+    BlockBackend *blk;
+    BdrvCheckResult res;
+    QDict *o;
+    Error *err = NULL;
+    int fd;
+
+    create(p, "1M", NULL);
+    blk = open_opts(p, BDRV_O_RDWR, NULL);
+    memset(buf, 0xa5, 65536);
+    ck_assert_int_eq(blk_save_vmstate(blk, 4096, buf, 65536), 0);
+    memset(buf, 0x5a, 512);
+    ck_assert_int_eq(blk_save_vmstate(blk, 1 << 20, buf, 512), 0);
+    ck_assert_int_eq(blk_save_vmstate(blk, -512, buf, 512), -EIO);
+    ck_assert_int_eq(blk_save_vmstate(blk, INT64_MAX - 511, buf, 512), -EIO);
+    /* The guest sees zeroes everywhere. */
+    ck_assert_int_eq(blk_pread(blk, 0, 65536, chk, 0), 0);
+    for (int i = 0; i < 65536; i++) {
+        ck_assert_int_eq(chk[i], 0);
+    }
+    blk_unref(blk);
+
+    blk = open_opts(p, 0, NULL);
+    ck_assert_int_eq(blk_load_vmstate(blk, 4096, chk, 65536), 0);
+    for (int i = 0; i < 65536; i++) {
+        ck_assert_int_eq(chk[i], 0xa5);
+    }
+    ck_assert_int_eq(blk_load_vmstate(blk, 1 << 20, chk, 512), 0);
+    ck_assert_int_eq(chk[0], 0x5a);
+    ck_assert_int_eq(chk[511], 0x5a);
+    ck_assert_int_eq(blk_load_vmstate(blk, 0, chk, 4096), 0);
+    ck_assert_int_eq(chk[0], 0);
+    ck_assert_int_eq(blk_save_vmstate(blk, 0, buf, 512), -EACCES);
+    ck_assert_int_eq(bdrv_check(blk_bs(blk), &res, 0), 0);
+    ck_assert_int_eq(res.corruptions, 0);
+    ck_assert_int_eq(res.leaks, 0);
+    blk_unref(blk);
+
+    fd = open(r, O_CREAT | O_TRUNC | O_RDWR, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+    close(fd);
+    o = qdict_new();
+    qdict_put_str(o, "driver", "raw");
+    blk = blk_new_open(r, o, BDRV_O_RDWR, &err);
+    ck_assert_ptr_nonnull(blk);
+    ck_assert_int_eq(blk_save_vmstate(blk, 0, buf, 512), -ENOTSUP);
+    ck_assert_int_eq(blk_load_vmstate(blk, 0, chk, 512), -ENOTSUP);
+    blk_unref(blk);
+    unlink(r);
+    unlink(p);
+    free(buf);
+    free(chk);
+    free(r);
+    free(p);
+}
+END_TEST
+
 START_TEST(test_lazy_refcounts_dirty_bit)
 {
     char *p = tpath("lazy.qcow2");
@@ -779,6 +843,7 @@ static Suite *qcow2_suite(void)
     tcase_add_test(tc, test_header_preserved);
     tcase_add_test(tc, test_corruption_marks_image);
     tcase_add_test(tc, test_lazy_refcounts_dirty_bit);
+    tcase_add_test(tc, test_vmstate);
     suite_add_tcase(s, tc);
     return s;
 }
