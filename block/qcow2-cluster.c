@@ -237,6 +237,13 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, uint64_t l1_index)
     if (new_l2 < 0) {
         return (int)new_l2;
     }
+    if (new_l2 == 0) {
+        /* Only a refcount of 0 for the header cluster (a damaged image)
+         * makes the allocator hand it out. */
+        qcow2_signal_corruption(bs, true, -1, -1, "Preventing invalid "
+                                "allocation of L2 table at offset 0");
+        return -EIO;
+    }
     /* The new table's refcount goes to disk first, lazy refcounts or not
      * (as QEMU does: a table is worth a flush). */
     ret = qcow2_cache_flush(bs, s->refcount_cache);

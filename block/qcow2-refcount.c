@@ -530,6 +530,13 @@ static int coroutine_fn create_refblocks(BlockDriverState *bs, uint64_t start,
         void *block;
 
         bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_ALLOC);
+        if (boff == 0) {
+            /* Only a damaged image (the header cluster counted as free)
+             * gets here. */
+            qcow2_signal_corruption(bs, true, -1, -1, "Preventing invalid "
+                                    "allocation of refcount block at offset 0");
+            return -EIO;
+        }
         ret = qcow2_pre_write_overlap_check(bs, 0, boff, s->cluster_size);
         if (ret < 0) {
             return ret;
