@@ -8,7 +8,8 @@
  * Compatible with QEMU's blkdebug driver: the filename
  * "blkdebug:CONFIG:IMAGE" or the options driver=blkdebug, config=FILE,
  * image.* (the child) or x-image=NAME, align, max-transfer,
- * opt-write-zero, max-write-zero, opt-discard, max-discard.
+ * opt-write-zero, max-write-zero, opt-discard, max-discard, and rules as
+ * options (inject-error.N.KEY, set-state.N.KEY).
  *
  * The configuration file holds rules, one per section:
  *   [inject-error]  event, state, errno, sector, once, immediately, iotype
@@ -374,6 +375,52 @@ static bool read_config(BDRVBlkdebugState *s, const char *path, Error **errp)
     return ok;
 }
 
+/* Rules given as options: inject-error.N.KEY=VALUE, set-state.N.KEY=VALUE
+ * (N from 0 up, as QEMU's list options). */
+static bool rules_from_options(BDRVBlkdebugState *s, QDict *options,
+                               Error **errp)
+{
+    static const struct {
+        const char *prefix;
+        const QemuOptsList *list;
+        bool inject;
+    } kinds[] = {
+        { "inject-error.", &inject_error_opts, true },
+        { "set-state.", &set_state_opts, false },
+    };
+
+    for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+        for (unsigned n = 0;; n++) {
+            char prefix[64];
+            QDict *sub = NULL;
+            QemuOpts *opts;
+            const QDictEntry *e;
+            bool ok = true;
+
+            snprintf(prefix, sizeof(prefix), "%s%u", kinds[k].prefix, n);
+            qdict_extract_subqdict(options, &sub, prefix);
+            if (!qdict_size(sub)) {
+                qdict_unref(sub);
+                break;
+            }
+            opts = qemu_opts_create(kinds[k].list);
+            for (e = qdict_first(sub); e && ok; e = qdict_next(sub, e)) {
+                ok = qemu_opt_set(opts, qdict_entry_key(e),
+                                  qdict_entry_value(e), errp);
+            }
+            if (ok) {
+                ok = make_rule(s, kinds[k].inject, opts, errp);
+            }
+            qemu_opts_del(opts);
+            qdict_unref(sub);
+            if (!ok) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
 /* ---- open and close ---- */
 
 static void blkdebug_parse_filename(const char *filename, QDict *options,
@@ -471,6 +518,9 @@ static int blkdebug_open(BlockDriverState *bs, QDict *options, int flags,
         goto out;
     }
     if (config && !read_config(s, config, errp)) {
+        goto out;
+    }
+    if (!rules_from_options(s, options, errp)) {
         goto out;
     }
 
@@ -806,9 +856,9 @@ static int blkdebug_debug_remove_breakpoint(BlockDriverState *bs,
             }
         }
     }
-    if (resume_by_tag(s, tag, true) == 0) {
-        ret = 0;
-    }
+    /* Requests suspended under the tag go on; that alone does not count
+     * as removing a breakpoint (QEMU's answer). */
+    resume_by_tag(s, tag, true);
     return ret;
 }
 

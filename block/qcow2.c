@@ -1482,8 +1482,22 @@ static void coroutine_fn qcow2_close_entry(void *opaque)
 
     qemu_co_mutex_lock(&s->lock);
     if (!(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
-        if (qcow2_flush_metadata(bs) == 0 &&
-            (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+        /* As QEMU: each cache written back and synced, a failure named
+         * (the data it held is lost with the node). */
+        int ret = qcow2_process_pending_frees(bs), r;
+
+        r = qcow2_cache_flush(bs, s->l2_cache);
+        if (r < 0) {
+            error_report("Failed to flush the L2 table cache: %s", strerror(-r));
+            ret = ret ? ret : r;
+        }
+        r = qcow2_cache_flush(bs, s->refcount_cache);
+        if (r < 0) {
+            error_report("Failed to flush the refcount block cache: %s",
+                         strerror(-r));
+            ret = ret ? ret : r;
+        }
+        if (ret == 0 && (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
             s->use_lazy_refcounts) {
             qcow2_mark_clean(bs);
         }
@@ -1828,8 +1842,9 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
         ret = qcow2_pre_write_overlap_check(bs, 0, write_start, v.size);
     }
     if (ret == 0) {
-        bdrv_debug_event(bs->file->bs, (head || tail) ? BLKDBG_COW_WRITE
-                                                      : BLKDBG_WRITE_AIO);
+        /* The copied regions go in the same request as the data: QEMU
+         * names such a merged write write_aio too. */
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
         ret = qcow2_file_pwritev(bs, write_start, v.size, &v, 0);
     }
     qemu_iovec_destroy(&v);

@@ -41,7 +41,7 @@ static const Workload workloads[] = {
       "flush_to_os flush_to_disk l1_update pwritev" },
     { "cow", "-f qcow2 -o cluster_size=65536 -b base.qcow2 -F qcow2 %s 64M",
       "-f qcow2 base.qcow2 64M", 64 * MiB, 8 * MiB, 64 * MiB,
-      "cow_read cow_write read_backing_aio l2_update cluster_alloc" },
+      "cow_read read_backing_aio l2_update cluster_alloc" },
     { "growth", "-f qcow2 -o cluster_size=512,refcount_bits=64 %s 1M", NULL,
       16 * MiB, 0, MiB,
       "l1_grow_alloc_table l1_grow_write_table l1_grow_activate_table "
