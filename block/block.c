@@ -1117,6 +1117,15 @@ int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return bs->drv->get_info(bs, bdi);
 }
 
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_tab)
+{
+    *psn_tab = NULL;
+    if (!bs->drv || !bs->drv->snapshot_list) {
+        return 0;
+    }
+    return bs->drv->snapshot_list(bs, psn_tab);
+}
+
 ImageInfoSpecific *bdrv_get_specific_info(BlockDriverState *bs, Error **errp)
 {
     if (bs->drv && bs->drv->get_specific_info) {
@@ -1277,6 +1286,21 @@ int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp)
         return -ENOENT;
     }
     return bdrv_create(drv, filename, opts, errp);
+}
+
+int bdrv_delete_file(const char *filename, Error **errp)
+{
+    const BlockDriver *drv = bdrv_find_protocol(filename, errp);
+
+    if (!drv) {
+        return -ENOENT;
+    }
+    if (!drv->delete_file) {
+        error_setg(errp, "Driver '%s' does not support image deletion",
+                   drv->format_name);
+        return -ENOTSUP;
+    }
+    return drv->delete_file(filename, errp);
 }
 
 /* ---- maintenance ---- */

@@ -1598,6 +1598,19 @@ static int file_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return 0;
 }
 
+static int raw_delete_file(const char *filename, Error **errp)
+{
+    if (!strncmp(filename, "file:", 5)) {
+        filename += 5;
+    }
+    if (unlink(filename) < 0) {
+        int err = errno;
+        error_setg_errno(errp, err, "Error when deleting file %s", filename);
+        return -err;
+    }
+    return 0;
+}
+
 const BlockDriver bdrv_file = {
     .strong_runtime_opts = file_strong_opts,
     .get_info = file_get_info,
@@ -1615,6 +1628,7 @@ const BlockDriver bdrv_file = {
     .set_perm = raw_set_perm,
     .create = raw_co_create,
     .create_opts = &raw_create_opts,
+    .delete_file = raw_delete_file,
 
     .preadv = raw_co_preadv,
     .pwritev = raw_co_pwritev,

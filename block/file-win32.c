@@ -1826,6 +1826,32 @@ static int file_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
     return 0;
 }
 
+static int win32_delete_file(const char *filename, Error **errp)
+{
+    wchar_t *wname;
+    DWORD err = 0;
+
+    if (!strncmp(filename, "file:", 5)) {
+        filename += 5;
+    }
+    wname = win32_utf8_to_wide(filename);
+    if (!wname) {
+        error_setg(errp, "Error when deleting file %s", filename);
+        return -EINVAL;
+    }
+    if (!DeleteFileW(wname)) {
+        err = GetLastError();
+    }
+    free(wname);
+    if (err) {
+        int ret = err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND
+                  ? -ENOENT : -EACCES;
+        error_setg_errno(errp, -ret, "Error when deleting file %s", filename);
+        return ret;
+    }
+    return 0;
+}
+
 const BlockDriver bdrv_file = {
     .strong_runtime_opts = file_strong_opts,
     .get_info = file_get_info,
@@ -1843,6 +1869,7 @@ const BlockDriver bdrv_file = {
     .set_perm = win32_set_perm,
     .create = win32_co_create,
     .create_opts = &win32_create_opts,
+    .delete_file = win32_delete_file,
 
     .preadv = win32_co_preadv,
     .pwritev = win32_co_pwritev,

@@ -475,18 +475,18 @@ static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
     bdrv_debug_event(bs, BLKDBG_PWRITEV_ZERO);
     while (bytes > 0 && ret == 0) {
         int64_t num = bytes;
-        bool aligned_part = false;
 
         /* A piece not aligned to the zero granularity goes on its own. */
         if (!QEMU_IS_ALIGNED(offset, align)) {
             num = MIN(bytes, align - offset % align);
         } else if (num >= align) {
             num = MIN(QEMU_ALIGN_DOWN(num, align), max_zero);
-            aligned_part = true;
         }
 
+        /* Pieces smaller than the zero granularity go to the driver too
+         * (never across a granule), which may refuse them. */
         ret = -ENOTSUP;
-        if (aligned_part && bs->drv->pwrite_zeroes &&
+        if (bs->drv->pwrite_zeroes &&
             (!(flags & BDRV_REQ_NO_FALLBACK) ||
              (bs->supported_zero_flags & BDRV_REQ_NO_FALLBACK))) {
             BdrvRequestFlags zflags = flags & bs->supported_zero_flags &
@@ -879,6 +879,27 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset, bool exact,
     if (!bs->drv->truncate) {
         error_setg(errp, "Image format driver does not support resize");
         return -ENOTSUP;
+    }
+    if (bs->backing) {
+        /* Growing over a backing file that is longer than the image: the
+         * new area must read as zeroes, not as the backing file's data
+         * that the old end hid.  The driver has to write those zeroes. */
+        int64_t old_size = bdrv_getlength(bs);
+        int64_t backing_len = bdrv_getlength(bs->backing->bs);
+
+        if (old_size < 0 || backing_len < 0) {
+            ret = old_size < 0 ? (int)old_size : (int)backing_len;
+            error_setg_errno(errp, -ret, "Could not get the image length");
+            return ret;
+        }
+        if (offset > old_size && backing_len > old_size) {
+            if (!(bs->supported_truncate_flags & BDRV_REQ_ZERO_WRITE)) {
+                error_setg(errp, "Block driver does not support requested "
+                           "flags");
+                return -ENOTSUP;
+            }
+            flags |= BDRV_REQ_ZERO_WRITE;
+        }
     }
     bdrv_inc_in_flight(bs);
     ret = bs->drv->truncate(bs, offset, exact, prealloc,

@@ -893,11 +893,21 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
         }
         res->image_end_offset = (int64_t)(end << s->cluster_bits);
     }
-    if (fix && (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
-        res->corruptions == res->corruptions_fixed &&
-        res->leaks == res->leaks_fixed && !res->check_errors &&
-        !s->use_lazy_refcounts) {
-        ret = qcow2_mark_clean(bs);
+    /* A repair that left no corruption behind makes the image clean and
+     * consistent again (the corrupt bit goes, as QEMU clears it). */
+    if (fix && res->corruptions == res->corruptions_fixed &&
+        !res->check_errors) {
+        if ((s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+            res->leaks == res->leaks_fixed && !s->use_lazy_refcounts) {
+            ret = qcow2_mark_clean(bs);
+            if (ret < 0) {
+                goto out;
+            }
+        }
+        ret = qcow2_mark_consistent(bs);
+        if (ret < 0) {
+            goto out;
+        }
     }
     ret = 0;
 out:

@@ -620,8 +620,9 @@ static int coroutine_fn rewrite_clusters(BlockDriverState *bs, uint64_t offset,
             return (int)l2_offset;
         }
         /* Nothing to change in a range without an L2 table, unless the
-         * result must be a zero flag over a backing file. */
-        if (!l2_offset && (mode != CLUSTERS_ZERO || !bs->backing) &&
+         * result must be a zero flag (always for a zero write, as QEMU
+         * writes it; over a backing file for a discard). */
+        if (!l2_offset && mode != CLUSTERS_ZERO &&
             (mode != CLUSTERS_DISCARD || !bs->backing)) {
             offset += nb << s->cluster_bits;
             continue;
@@ -643,9 +644,10 @@ static int coroutine_fn rewrite_clusters(BlockDriverState *bs, uint64_t offset,
             }
             switch (mode) {
             case CLUSTERS_ZERO:
+                /* A host cluster stays referenced (shared with a snapshot
+                 * or not: no refcount changes) unless unmapping. */
                 if (!unmap && (t == QCOW2_CLUSTER_NORMAL ||
-                               t == QCOW2_CLUSTER_ZERO_ALLOC) &&
-                    (old & QCOW2_OFLAG_COPIED)) {
+                               t == QCOW2_CLUSTER_ZERO_ALLOC)) {
                     new = (old & (L2E_OFFSET_MASK | QCOW2_OFLAG_COPIED)) |
                           QCOW2_OFLAG_ZERO;
                 } else {

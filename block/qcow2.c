@@ -235,10 +235,11 @@ static bool put_ext(uint8_t *buf, size_t size, size_t *pos, uint32_t type,
 }
 
 /*
- * Lay out the header cluster from @s into @buf (@size bytes, zeroed
- * here): fixed fields, preserved unknown fields, the backing format, the
- * feature name table (version 3), preserved extensions, the end marker and
- * the backing file name.  Returns 0 or -ENOSPC if it does not fit.
+ * Lay out the header cluster from @s into @buf (@size bytes, one cluster,
+ * zeroed here): fixed fields, preserved unknown fields, the backing
+ * format, the feature name table (version 3, clusters over 4 KiB),
+ * preserved extensions, the end marker and the backing file name.
+ * Returns 0 or -ENOSPC if it does not fit.
  */
 static int build_header_cluster(BDRVQcow2State *s, const char *backing_file,
                                 const char *backing_fmt, uint8_t *buf,
@@ -266,7 +267,9 @@ static int build_header_cluster(BDRVQcow2State *s, const char *backing_file,
                  (uint32_t)strlen(backing_fmt))) {
         return -ENOSPC;
     }
-    if (s->version >= 3) {
+    /* Like QEMU, no feature name table in clusters of 4 KiB or less: it
+     * would leave little room for the backing file name. */
+    if (s->version >= 3 && size > 4096) {
         uint8_t table[ARRAY_SIZE(qcow2_feature_names) * QCOW2_FEAT_ENTRY_SIZE];
         memset(table, 0, sizeof(table));
         for (size_t i = 0; i < ARRAY_SIZE(qcow2_feature_names); i++) {
@@ -370,6 +373,25 @@ int coroutine_fn qcow2_mark_clean(BlockDriverState *bs)
     }
     if (ret < 0) {
         s->incompatible_features |= QCOW2_INCOMPAT_DIRTY;
+    }
+    return ret;
+}
+
+int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (!(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
+        return 0;
+    }
+    s->incompatible_features &= ~QCOW2_INCOMPAT_CORRUPT;
+    ret = qcow2_write_header_field(bs, QCOW2_HDR_INCOMPAT, 8);
+    if (ret == 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        s->incompatible_features |= QCOW2_INCOMPAT_CORRUPT;
     }
     return ret;
 }
@@ -596,6 +618,9 @@ static int read_snapshots(BlockDriverState *bs, Error **errp)
         sn->l1_size = q2_ld32(buf + pos + 8);
         id_len = q2_ld16(buf + pos + 12);
         name_len = q2_ld16(buf + pos + 14);
+        sn->date_sec = q2_ld32(buf + pos + 16);
+        sn->date_nsec = q2_ld32(buf + pos + 20);
+        sn->vm_clock_nsec = q2_ld64(buf + pos + 24);
         sn->vm_state_size = q2_ld32(buf + pos + 32);
         extra = q2_ld32(buf + pos + 36);
         if (extra > QCOW2_MAX_SNAPSHOT_EXTRA) {
@@ -614,6 +639,7 @@ static int read_snapshots(BlockDriverState *bs, Error **errp)
         } else {
             sn->disk_size = s->size;
         }
+        sn->icount = extra >= 24 ? q2_ld64(buf + pos + 16) : UINT64_MAX;
         pos += extra;
         sn->id_str = qemu_xstrndup((const char *)buf + pos, id_len);
         pos += id_len;
@@ -1196,8 +1222,9 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
         ret = -ENOTSUP;
         goto fail;
     }
+    /* A corrupt image is written to only to be repaired (check -r). */
     if ((s->incompatible_features & QCOW2_INCOMPAT_CORRUPT) &&
-        (flags & BDRV_O_RDWR)) {
+        (flags & BDRV_O_RDWR) && !(flags & BDRV_O_CHECK)) {
         error_setg(errp, "qcow2: Image is corrupt; cannot be opened "
                    "read/write");
         ret = -EACCES;
@@ -1438,7 +1465,7 @@ static int qcow2_open(BlockDriverState *bs, QDict *options, int flags,
     bs->supported_write_flags = BDRV_REQ_WRITE_COMPRESSED;
     bs->supported_zero_flags = s->version >= 3 ?
                                (BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK) : 0;
-    bs->supported_truncate_flags = 0;
+    bs->supported_truncate_flags = BDRV_REQ_ZERO_WRITE;
 
     if (flags & BDRV_O_RDWR) {
         Qcow2OpenCo oc = { .bs = bs };
@@ -2206,38 +2233,43 @@ static int coroutine_fn write_compressed(BlockDriverState *bs, uint64_t offset,
 
 /* ---- zeroes and discards ---- */
 
-/* Does the whole cluster at @offset read as zeroes already? */
-static int coroutine_fn cluster_reads_zero(BlockDriverState *bs,
-                                           uint64_t offset)
+/* Does [offset, offset + bytes) read as zeroes already, through the
+ * whole backing chain?  The range is clipped to the image; 1, 0 or -errno. */
+static int coroutine_fn range_reads_zero(BlockDriverState *bs,
+                                         uint64_t offset, uint64_t bytes)
 {
     BDRVQcow2State *s = bs->opaque;
-    uint64_t cur = s->cluster_size, host;
-    Qcow2ClusterType type;
-    int ret;
 
-    offset = start_of_cluster(s, offset);
-    qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_get_host_offset(bs, offset, &cur, &host, &type, NULL);
-    qemu_co_mutex_unlock(&s->lock);
-    if (ret < 0) {
-        return ret;
-    }
-    if (type == QCOW2_CLUSTER_ZERO_PLAIN || type == QCOW2_CLUSTER_ZERO_ALLOC) {
+    if (offset >= s->size) {
         return 1;
     }
-    if (type != QCOW2_CLUSTER_UNALLOCATED) {
-        return 0;
-    }
-    if (bs->backing) {
-        int64_t blen = bdrv_getlength(bs->backing->bs);
-        if (blen < 0) {
-            return (int)blen;
+    bytes = MIN(bytes, s->size - offset);
+    while (bytes) {
+        int64_t pnum = 0;
+        int ret = bdrv_co_block_status_above(bs, NULL, true, (int64_t)offset,
+                                             (int64_t)bytes, &pnum, NULL,
+                                             NULL, NULL);
+        if (ret < 0) {
+            return ret;
         }
-        return offset >= (uint64_t)blen;
+        if (!(ret & BDRV_BLOCK_ZERO) || pnum <= 0) {
+            return 0;
+        }
+        offset += (uint64_t)pnum;
+        bytes -= MIN(bytes, (uint64_t)pnum);
     }
     return 1;
 }
 
+/*
+ * Zero writes, as QEMU does them: whole clusters get the zero flag
+ * (keeping their host cluster unless MAY_UNMAP; a compressed one is always
+ * released), with an L2 table allocated where there was none.  A partial
+ * cluster (the generic layer hands those over one at a time) is done the
+ * same way when the rest of it reads as zeroes already and it holds no
+ * data of this layer; otherwise -ENOTSUP lets the generic layer write
+ * zero buffers.  Version 2 has no zero flag: always -ENOTSUP.
+ */
 static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
                                                int64_t offset, int64_t bytes,
                                                BdrvRequestFlags flags)
@@ -2245,37 +2277,58 @@ static int coroutine_fn qcow2_co_pwrite_zeroes(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     uint64_t start = (uint64_t)offset;
     uint64_t end = (uint64_t)offset + (uint64_t)bytes;
+    uint64_t head = offset_into_cluster(s, start);
+    uint64_t tail = ROUND_UP(end, (uint64_t)s->cluster_size) - end;
     int ret;
 
     if (s->version < 3) {
         return -ENOTSUP;
     }
-    ret = prepare_write(bs);
-    if (ret < 0) {
-        return ret;
-    }
     if (end == s->size) {
+        tail = 0;
+    }
+    if (head || tail) {
+        uint64_t cur = s->cluster_size, host;
+        Qcow2ClusterType type;
+
+        assert(head + (uint64_t)bytes + tail <= s->cluster_size);
+        ret = range_reads_zero(bs, start - head, head);
+        if (ret > 0) {
+            ret = range_reads_zero(bs, end, tail);
+        }
+        if (ret <= 0) {
+            return ret < 0 ? ret : -ENOTSUP;
+        }
+        ret = prepare_write(bs);
+        if (ret < 0) {
+            return ret;
+        }
+        start -= head;
+        end = start + s->cluster_size;
+        qemu_co_mutex_lock(&s->lock);
+        /* Look again: another write may have come in meanwhile, and one
+         * still allocating the cluster must be linked before we look. */
+        for (;;) {
+            uint64_t nb = 1;
+            if (!qcow2_inflight_wait(s, start >> s->cluster_bits, &nb)) {
+                break;
+            }
+        }
+        ret = qcow2_get_host_offset(bs, start, &cur, &host, &type, NULL);
+        if (ret < 0 || (type != QCOW2_CLUSTER_UNALLOCATED &&
+                        type != QCOW2_CLUSTER_ZERO_PLAIN &&
+                        type != QCOW2_CLUSTER_ZERO_ALLOC)) {
+            qemu_co_mutex_unlock(&s->lock);
+            return ret < 0 ? ret : -ENOTSUP;
+        }
+    } else {
+        ret = prepare_write(bs);
+        if (ret < 0) {
+            return ret;
+        }
         end = ROUND_UP(end, (uint64_t)s->cluster_size);
+        qemu_co_mutex_lock(&s->lock);
     }
-    /* Partial clusters: fine if they read as zeroes already. */
-    if (offset_into_cluster(s, start)) {
-        ret = cluster_reads_zero(bs, start);
-        if (ret <= 0) {
-            return ret < 0 ? ret : -ENOTSUP;
-        }
-        start = start_of_cluster(s, start);
-    }
-    if (offset_into_cluster(s, end)) {
-        ret = cluster_reads_zero(bs, end);
-        if (ret <= 0) {
-            return ret < 0 ? ret : -ENOTSUP;
-        }
-        end = start_of_cluster(s, end);
-    }
-    if (end <= start) {
-        return 0;
-    }
-    qemu_co_mutex_lock(&s->lock);
     ret = qcow2_zero_clusters(bs, start, end - start, flags);
     qemu_co_mutex_unlock(&s->lock);
     return ret;
@@ -2472,6 +2525,34 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
     uint64_t offset = start_of_cluster(s, start);
     int ret = 0;
 
+    if (offset_into_cluster(s, start)) {
+        /* The old last cluster, partly inside the image: a new host
+         * cluster for it must keep what the guest sees in its first part
+         * (the backing file's data), so it goes through the write path,
+         * which copies that part, with zeroes for the rest. */
+        uint64_t cur = s->cluster_size - offset_into_cluster(s, start);
+        uint64_t host;
+        Qcow2ClusterType type;
+
+        ret = qcow2_get_host_offset(bs, start, &cur, &host, &type, NULL);
+        if (ret < 0) {
+            goto fail;
+        }
+        if (type == QCOW2_CLUSTER_UNALLOCATED ||
+            type == QCOW2_CLUSTER_ZERO_PLAIN) {
+            QEMUIOVector qiov;
+            uint64_t len = MIN(ROUND_UP(start, (uint64_t)s->cluster_size),
+                               end) - start;
+
+            qemu_iovec_init_buf(&qiov, s->zero_cluster, len);
+            qemu_co_mutex_unlock(&s->lock);
+            ret = qcow2_write_part(bs, start, len, &qiov, 0);
+            qemu_co_mutex_lock(&s->lock);
+            if (ret < 0) {
+                goto fail;
+            }
+        }
+    }
     if (!s->use_lazy_refcounts) {
         ret = qcow2_cache_set_dependency(bs, s->l2_cache, s->refcount_cache);
         if (ret < 0) {
@@ -2565,6 +2646,47 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
 fail:
     error_setg_errno(errp, -ret, "Preallocation failed");
     return ret;
+}
+
+/*
+ * Make the grown area [old, new_size) read as zeroes whatever lies below
+ * it (a longer backing file): zero clusters from the first whole cluster
+ * on, explicit zeroes in the rest of the old last cluster.  Version 2
+ * images have no zero clusters and refuse, as QEMU does.  Called with
+ * s->lock held (dropped for the data write).
+ */
+static int coroutine_fn zero_grown_area(BlockDriverState *bs, uint64_t old,
+                                        uint64_t new_size, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t zero_start = ROUND_UP(old, (uint64_t)s->cluster_size);
+    int ret;
+
+    if (new_size > zero_start) {
+        ret = s->version < 3 ? -ENOTSUP :
+              qcow2_zero_clusters(bs, zero_start,
+                                  ROUND_UP(new_size, (uint64_t)s->cluster_size)
+                                  - zero_start, 0);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to zero out new clusters");
+            return ret;
+        }
+    }
+    if (zero_start > old) {
+        uint64_t len = MIN(zero_start, new_size) - old;
+        QEMUIOVector qiov;
+
+        /* len < cluster_size: s->zero_cluster holds enough zeroes. */
+        qemu_iovec_init_buf(&qiov, s->zero_cluster, len);
+        qemu_co_mutex_unlock(&s->lock);
+        ret = qcow2_write_part(bs, old, len, &qiov, 0);
+        qemu_co_mutex_lock(&s->lock);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Failed to zero out the new area");
+            return ret;
+        }
+    }
+    return 0;
 }
 
 static const char *const prealloc_names[PREALLOC_MODE__MAX] = {
@@ -2675,6 +2797,17 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
                 goto out;
             }
         }
+        /* falloc and full give the new area fresh (or zeroed) clusters
+         * that read as zeroes, the old last cluster included; metadata
+         * and off leave it to zero clusters, as QEMU does. */
+        if ((flags & BDRV_REQ_ZERO_WRITE) &&
+            (prealloc == PREALLOC_MODE_OFF ||
+             prealloc == PREALLOC_MODE_METADATA)) {
+            ret = zero_grown_area(bs, old, new_size, errp);
+            if (ret < 0) {
+                goto out;
+            }
+        }
     }
     s->size = new_size;
     s->l1_vm_state_index = (uint32_t)size_to_l1(s->cluster_bits, new_size);
@@ -2742,6 +2875,37 @@ static int coroutine_fn qcow2_save_vmstate(BlockDriverState *bs,
         return ret;
     }
     return qcow2_write_part(bs, offset, qiov->size, qiov, 0);
+}
+
+static int qcow2_snapshot_list(BlockDriverState *bs,
+                               QEMUSnapshotInfo **psn_tab)
+{
+    BDRVQcow2State *s = bs->opaque;
+    QEMUSnapshotInfo *tab;
+
+    *psn_tab = NULL;
+    if (!s->nb_snapshots) {
+        return 0;
+    }
+    /* nb_snapshots is bounded at open (65536). */
+    tab = qemu_try_malloc0(sizeof(*tab) * s->nb_snapshots);
+    if (!tab) {
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < s->nb_snapshots; i++) {
+        const Qcow2Snapshot *sn = &s->snapshots[i];
+        QEMUSnapshotInfo *si = &tab[i];
+
+        snprintf(si->id_str, sizeof(si->id_str), "%s", sn->id_str);
+        snprintf(si->name, sizeof(si->name), "%s", sn->name);
+        si->vm_state_size = sn->vm_state_size;
+        si->date_sec = sn->date_sec;
+        si->date_nsec = sn->date_nsec;
+        si->vm_clock_nsec = sn->vm_clock_nsec;
+        si->icount = sn->icount;
+    }
+    *psn_tab = tab;
+    return (int)s->nb_snapshots;
 }
 
 static int qcow2_get_info(BlockDriverState *bs, BlockDriverInfo *bdi)
@@ -3227,24 +3391,28 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
     int ret;
 
     (void)drv;
-    ret = parse_create_opts(opts, &p, errp);
-    if (ret < 0) {
-        return ret;
-    }
+    /* As QEMU: the file first, then the options are checked; a failure
+     * from here on deletes the file. */
     ret = create_protocol_file(filename, opts, errp);
     if (ret < 0) {
         return ret;
     }
+    ret = parse_create_opts(opts, &p, errp);
+    if (ret < 0) {
+        goto fail;
+    }
 
     blk = blk_new_open(filename, NULL, BDRV_O_RDWR | BDRV_O_PROTOCOL, errp);
     if (!blk) {
-        return -EIO;
+        ret = -EIO;
+        goto fail;
     }
     buf = build_empty_image(&p, &len);
     if (!buf) {
         blk_unref(blk);
         error_setg(errp, "Could not allocate memory");
-        return -ENOMEM;
+        ret = -ENOMEM;
+        goto fail;
     }
     /* The BlockBackend only writes inside the file: size it first. */
     ret = blk_co_truncate(blk, (int64_t)len, false, PREALLOC_MODE_OFF, 0,
@@ -3259,7 +3427,7 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
     blk_unref(blk);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not write qcow2 header");
-        return ret;
+        goto fail;
     }
 
     o = qdict_new();
@@ -3267,7 +3435,8 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
     blk = blk_new_open(filename, o, BDRV_O_RDWR | BDRV_O_RESIZE |
                        BDRV_O_NO_BACKING, errp);
     if (!blk) {
-        return -EIO;
+        ret = -EIO;
+        goto fail;
     }
     ret = blk_co_truncate(blk, (int64_t)p.size, false, p.prealloc, 0, errp);
     if (ret == 0 && p.backing_file) {
@@ -3275,6 +3444,11 @@ static int coroutine_fn qcow2_co_create(BlockDriver *drv, const char *filename,
                                        p.backing_fmt, errp);
     }
     blk_unref(blk);
+    if (ret == 0) {
+        return 0;
+    }
+fail:
+    bdrv_delete_file(filename, NULL);
     return ret;
 }
 
@@ -3754,6 +3928,7 @@ const BlockDriver bdrv_qcow2 = {
     .flush                  = qcow2_co_flush,
     .block_status           = qcow2_co_block_status,
     .truncate               = qcow2_co_truncate,
+    .snapshot_list          = qcow2_snapshot_list,
 
     .getlength              = qcow2_getlength,
     .get_allocated_file_size = qcow2_get_allocated_file_size,

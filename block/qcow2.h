@@ -197,6 +197,10 @@ typedef struct Qcow2Snapshot {
     uint32_t l1_size;
     uint64_t disk_size;
     uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount;            /* UINT64_MAX: not in the extra data */
     char *id_str;
     char *name;
     bool l1_invalid;            /* L1 table misplaced: ignored but by check */
@@ -475,6 +479,8 @@ int coroutine_fn qcow2_write_header_field(BlockDriverState *bs, int offset,
 int coroutine_fn qcow2_update_header(BlockDriverState *bs);
 int coroutine_fn qcow2_mark_dirty(BlockDriverState *bs);
 int coroutine_fn qcow2_mark_clean(BlockDriverState *bs);
+/* Clear the corrupt bit (after a repair that left nothing to fix). */
+int coroutine_fn qcow2_mark_consistent(BlockDriverState *bs);
 /* Read/write the protocol file, keeping file_size and the virgin mark. */
 int coroutine_fn qcow2_file_pread(BlockDriverState *bs, uint64_t offset,
                                   uint64_t bytes, void *buf);

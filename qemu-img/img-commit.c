@@ -62,7 +62,11 @@ static int commit_find_base(bool image_opts, const char *filename,
     BlockDriverState *bs, *p;
     int depth = 0;
 
-    blk = img_open(image_opts, filename, fmt, 0, false, false, false);
+    /* Read-write, as the commit itself will need it: an image that cannot
+     * be written (marked corrupt, say) is refused before its chain is
+     * looked at, as QEMU does. */
+    blk = img_open(image_opts, filename, fmt, BDRV_O_RDWR, false, false,
+                   false);
     if (!blk) {
         return -1;
     }

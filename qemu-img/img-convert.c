@@ -219,17 +219,17 @@ static int coroutine_fn convert_claim(ConvertState *s, ConvertRun *run)
     end = s->run_end;
     run->type = s->run_type;
     if (s->compressed) {
-        /* Whole clusters: a cluster is skipped or zeroed only if all of
-         * it is; otherwise it is read and compressed as a whole. */
+        /* Whole clusters of the target, whatever the sources' boundaries
+         * (a cluster may take data from several sources): a cluster is
+         * skipped or zeroed only if all of it is; otherwise it is read and
+         * compressed as a whole.  Only the image's last cluster may be
+         * partial. */
         int64_t cend = MIN(QEMU_ALIGN_DOWN(s->next, s->cluster_size) +
-                           s->cluster_size, src->start + src->len);
+                           s->cluster_size, s->total_size);
         if ((run->type == RUN_ZERO || run->type == RUN_BACKING) &&
             s->run_end >= cend) {
-            int64_t aligned = QEMU_ALIGN_DOWN(s->run_end, s->cluster_size);
-            end = aligned > s->next ? MIN(aligned, s->run_end) : cend;
-            if (s->run_end == src->start + src->len) {
-                end = s->run_end;
-            }
+            end = s->run_end == s->total_size
+                  ? s->run_end : QEMU_ALIGN_DOWN(s->run_end, s->cluster_size);
         } else {
             end = cend;
             run->type = RUN_DATA;
@@ -414,25 +414,55 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
 
 /* Read [offset, offset + bytes) of a source; with --salvage, sectors that
  * cannot be read are reported and read as zeroes. */
-static int coroutine_fn convert_read(ConvertState *s, const ConvertRun *run,
-                                     uint8_t *buf)
+static int coroutine_fn convert_read_one(ConvertState *s, int i,
+                                         int64_t src_offset, int64_t bytes,
+                                         int64_t offset, uint8_t *buf)
 {
-    BlockBackend *blk = s->src[run->src].blk;
+    BlockBackend *blk = s->src[i].blk;
     int64_t off;
     int ret;
 
-    ret = blk_co_pread(blk, run->src_offset, run->bytes, buf, 0);
+    ret = blk_co_pread(blk, src_offset, bytes, buf, 0);
     if (ret >= 0 || !s->salvage) {
         return ret;
     }
-    for (off = 0; off < run->bytes; off += BDRV_SECTOR_SIZE) {
-        int64_t n = MIN((int64_t)BDRV_SECTOR_SIZE, run->bytes - off);
-        ret = blk_co_pread(blk, run->src_offset + off, n, buf + off, 0);
+    for (off = 0; off < bytes; off += BDRV_SECTOR_SIZE) {
+        int64_t n = MIN((int64_t)BDRV_SECTOR_SIZE, bytes - off);
+        ret = blk_co_pread(blk, src_offset + off, n, buf + off, 0);
         if (ret < 0) {
             warn_report("error while reading offset %" PRId64 ": %s",
-                        run->offset + off, strerror(-ret));
+                        offset + off, strerror(-ret));
             memset(buf + off, 0, (size_t)n);
         }
+    }
+    return 0;
+}
+
+/* A run may go on into the following sources (a compressed cluster over
+ * their boundary): each part is read from its own. */
+static int coroutine_fn convert_read(ConvertState *s, const ConvertRun *run,
+                                     uint8_t *buf)
+{
+    int64_t done = 0, src_offset = run->src_offset;
+    int i = run->src;
+
+    while (done < run->bytes) {
+        int64_t n;
+        int ret;
+
+        while (src_offset >= s->src[i].len) {
+            src_offset -= s->src[i].len;
+            i++;
+            assert(i < s->nsrc);
+        }
+        n = MIN(run->bytes - done, s->src[i].len - src_offset);
+        ret = convert_read_one(s, i, src_offset, n, run->offset + done,
+                               buf + done);
+        if (ret < 0) {
+            return ret;
+        }
+        done += n;
+        src_offset += n;
     }
     return 0;
 }

@@ -9,6 +9,8 @@
 #include "util/cutils.h"
 #include "block/block_int.h"
 
+#include <time.h>
+
 /* ---- info ---- */
 
 typedef struct ImageInfo {
@@ -22,6 +24,8 @@ typedef struct ImageInfo {
     char *full_backing_filename;
     char *backing_format;       /* NULL: none */
     ImageInfoSpecific *specific;
+    QEMUSnapshotInfo *snapshots;
+    int nb_snapshots;
 } ImageInfo;
 
 static void image_info_free(ImageInfo *info)
@@ -31,6 +35,7 @@ static void image_info_free(ImageInfo *info)
     free(info->full_backing_filename);
     free(info->backing_format);
     image_info_specific_free(info->specific);
+    free(info->snapshots);
     memset(info, 0, sizeof(*info));
 }
 
@@ -78,6 +83,13 @@ static int collect_image_info(BlockDriverState *bs, ImageInfo *info,
             info->backing_format = qemu_xstrdup(bs->backing_format);
         }
     }
+    /* As QEMU: snapshots that cannot be listed are left out. */
+    info->nb_snapshots = bdrv_snapshot_list(bs, &info->snapshots);
+    if (info->nb_snapshots < 0) {
+        info->nb_snapshots = 0;
+        free(info->snapshots);
+        info->snapshots = NULL;
+    }
     info->specific = bdrv_get_specific_info(bs, &err);
     if (err) {
         error_propagate(errp, err);
@@ -113,12 +125,36 @@ static JVal *specific_to_json(const ImageInfoSpecific *spec)
     return data;
 }
 
+static JVal *snapshot_to_json(const QEMUSnapshotInfo *sn)
+{
+    JVal *o = jobj_new();
+
+    if (sn->icount != UINT64_MAX) {
+        jobj_add_uint(o, "icount", sn->icount);
+    }
+    jobj_add_int(o, "vm-clock-nsec", (int64_t)(sn->vm_clock_nsec % 1000000000));
+    jobj_add_str(o, "name", sn->name);
+    jobj_add_int(o, "date-sec", sn->date_sec);
+    jobj_add_int(o, "date-nsec", sn->date_nsec);
+    jobj_add_int(o, "vm-clock-sec", (int64_t)(sn->vm_clock_nsec / 1000000000));
+    jobj_add_str(o, "id", sn->id_str);
+    jobj_add_uint(o, "vm-state-size", sn->vm_state_size);
+    return o;
+}
+
 static JVal *image_info_to_json(const ImageInfo *info)
 {
     JVal *o = jobj_new();
 
     if (info->backing_format) {
         jobj_add_str(o, "backing-filename-format", info->backing_format);
+    }
+    if (info->nb_snapshots > 0) {
+        JVal *arr = jarr_new();
+        for (int i = 0; i < info->nb_snapshots; i++) {
+            jarr_append(arr, snapshot_to_json(&info->snapshots[i]));
+        }
+        jobj_add(o, "snapshots", arr);
     }
     jobj_add_int(o, "virtual-size", info->virtual_size);
     jobj_add_str(o, "filename", info->filename);
@@ -145,6 +181,43 @@ static JVal *image_info_to_json(const ImageInfo *info)
         jobj_add_bool(o, "dirty-flag", info->bdi.is_dirty);
     }
     return o;
+}
+
+/* QEMU's "Snapshot list:" table: one line a snapshot, the date in local
+ * time, the VM clock as hours:minutes:seconds.milliseconds. */
+static void print_snapshot_list(const QEMUSnapshotInfo *sn, int n)
+{
+    printf("Snapshot list:\n");
+    printf("%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+           "VM CLOCK", "ICOUNT");
+    for (int i = 0; i < n; i++) {
+        char date[32] = "", clock[64], icount[32] = "";
+        char *vmsize = size_to_str(sn[i].vm_state_size);
+        time_t t = (time_t)sn[i].date_sec;
+        struct tm tm;
+        uint64_t secs = sn[i].vm_clock_nsec / 1000000000;
+
+#ifdef _WIN32
+        /* The Windows C library keeps localtime's result per thread. */
+        const struct tm *ltm = localtime(&t);
+        if (ltm) {
+            tm = *ltm;
+#else
+        if (localtime_r(&t, &tm)) {
+#endif
+            strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+        }
+        snprintf(clock, sizeof(clock), "%02" PRIu64 ":%02u:%02u.%03u",
+                 secs / 3600, (unsigned)((secs / 60) % 60),
+                 (unsigned)(secs % 60),
+                 (unsigned)((sn[i].vm_clock_nsec / 1000000) % 1000));
+        if (sn[i].icount != UINT64_MAX) {
+            snprintf(icount, sizeof(icount), "%" PRIu64, sn[i].icount);
+        }
+        printf("%-9s %-16s %8s%20s%13s%11s\n", sn[i].id_str, sn[i].name,
+               vmsize, date, clock, icount);
+        free(vmsize);
+    }
 }
 
 static void print_image_info_human(const ImageInfo *info)
@@ -180,6 +253,9 @@ static void print_image_info_human(const ImageInfo *info)
         if (info->backing_format) {
             printf("backing file format: %s\n", info->backing_format);
         }
+    }
+    if (info->nb_snapshots > 0) {
+        print_snapshot_list(info->snapshots, info->nb_snapshots);
     }
     if (info->specific) {
         JVal *data = specific_to_json(info->specific);

@@ -46,6 +46,9 @@ int bdrv_create(const BlockDriver *drv, const char *filename, QemuOpts *opts,
                 Error **errp);
 /* Create the file under a format (the protocol layer's create). */
 int bdrv_create_file(const char *filename, QemuOpts *opts, Error **errp);
+/* Delete the file @filename names through its protocol driver; -ENOTSUP
+ * (with *errp set) when the protocol cannot. */
+int bdrv_delete_file(const char *filename, Error **errp);
 /* The protocol driver for @filename ("file" unless it has a prefix). */
 const BlockDriver *bdrv_find_protocol(const char *filename, Error **errp);
 
@@ -61,6 +64,10 @@ int64_t bdrv_get_allocated_file_size(BlockDriverState *bs);
 bool bdrv_is_read_only(BlockDriverState *bs);
 int bdrv_get_info(BlockDriverState *bs, BlockDriverInfo *bdi);
 ImageInfoSpecific *bdrv_get_specific_info(BlockDriverState *bs, Error **errp);
+typedef struct QEMUSnapshotInfo QEMUSnapshotInfo;   /* block_int.h */
+/* The internal snapshots of @bs (caller frees *psn_tab): their count, 0
+ * for a format without any, or -errno. */
+int bdrv_snapshot_list(BlockDriverState *bs, QEMUSnapshotInfo **psn_tab);
 /* The filename as QEMU would print it: plain, or json:{...} when options
  * matter.  Caller frees. */
 char *bdrv_get_display_filename(BlockDriverState *bs);

@@ -119,6 +119,17 @@ typedef struct BlockMeasureInfo {
     uint64_t bitmaps;
 } BlockMeasureInfo;
 
+/* An internal snapshot, as qemu-img info lists it. */
+struct QEMUSnapshotInfo {
+    char id_str[128];
+    char name[256];
+    uint64_t vm_state_size;
+    uint32_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+    uint64_t icount;                /* UINT64_MAX: not recorded */
+};
+
 /* ---- creation options (qemu-img create -o, amend -o) ---- */
 typedef enum QemuOptType {
     QEMU_OPT_STRING,
@@ -372,6 +383,15 @@ struct BlockDriver {
     int (*debug_remove_breakpoint)(BlockDriverState *bs, const char *tag);
     int (*debug_resume)(BlockDriverState *bs, const char *tag);
     bool (*debug_is_suspended)(BlockDriverState *bs, const char *tag);
+
+    /* Protocols: delete the file @filename names (a format's create that
+     * fails after the file was made removes it, as QEMU does).  0 or
+     * -errno with *errp set. */
+    int (*delete_file)(const char *filename, Error **errp);
+
+    /* Formats with internal snapshots: a malloc'ed array of them in
+     * *psn_tab (NULL when there are none); returns the count or -errno. */
+    int (*snapshot_list)(BlockDriverState *bs, QEMUSnapshotInfo **psn_tab);
 };
 
 /* Register a driver (a private copy is kept).  Returns 0, or -EINVAL and

@@ -125,7 +125,8 @@ iotests_cases = \
 	tests/qemu-iotests/109 \
 	tests/qemu-iotests/110 \
 	tests/qemu-iotests/111 \
-	tests/qemu-iotests/112
+	tests/qemu-iotests/112 \
+	tests/qemu-iotests/150
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -247,7 +248,8 @@ iotests_golden = \
 	tests/qemu-iotests/110.out.raw \
 	tests/qemu-iotests/111.out \
 	tests/qemu-iotests/112.out.qcow2 \
-	tests/qemu-iotests/112.out.raw
+	tests/qemu-iotests/112.out.raw \
+	tests/qemu-iotests/150.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \

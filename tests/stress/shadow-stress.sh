@@ -67,7 +67,7 @@ run() {
 run "64k clusters"      cluster_size=65536        48M 64M threads  writeback 64  4M
 run "4k clusters"       cluster_size=4096         48M 64M native   none      256 4M
 run "2M clusters"       cluster_size=2097152      48M 64M io_uring writeback 128 4M
-run "1k clusters"       cluster_size=1024         12M 16M threads  writeback 32  1M
+run "512-byte clusters" cluster_size=512         12M 16M threads  writeback 32  1M
 run "lazy refcounts"    lazy_refcounts=on,refcount_bits=2 48M 64M io_uring none 64 4M
 run "version 2"         compat=0.10,cluster_size=16384 48M 64M native none 96 2M
 

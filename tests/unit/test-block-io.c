@@ -34,6 +34,7 @@ static struct {
     uint32_t align, zero_align, discard_align;
     int64_t max_transfer;
     bool no_zeroes, no_fua;
+    bool zero_whole_only;   /* refuse zero writes not aligned to zero_align */
     /* holding */
     bool hold;
     Coroutine *held[64];
@@ -124,6 +125,10 @@ static int coroutine_fn mock_pwrite_zeroes(BlockDriverState *bs, int64_t offset,
                                            int64_t bytes, BdrvRequestFlags flags)
 {
     if (mock.no_zeroes) {
+        return -ENOTSUP;
+    }
+    if (mock.zero_whole_only && mock.zero_align &&
+        (offset % mock.zero_align || bytes % mock.zero_align)) {
         return -ENOTSUP;
     }
     mock_record('z', offset, bytes, flags);
@@ -531,8 +536,20 @@ START_TEST(test_zero_alignment)
     mock.zero_align = 64 * KiB;
     memset(mock.disk, 0xff, (size_t)mock.size);
     blk = open_mock(NULL);
-    /* [4K, 200K): head to 64K with buffers, 64K..192K natively, tail with
-     * buffers. */
+    /* [4K, 200K): the head to 64K, 64K..192K and the tail are offered to
+     * the driver one by one (never across a granule); this one takes
+     * them all. */
+    ck_assert_int_eq(blk_pwrite_zeroes(blk, 4 * KiB, 196 * KiB, 0), 0);
+    ck_assert_int_eq(mock.ncalls, 3);
+    expect_call(0, 'z', 4 * KiB, 60 * KiB);
+    expect_call(1, 'z', 64 * KiB, 128 * KiB);
+    expect_call(2, 'z', 192 * KiB, 8 * KiB);
+
+    /* A driver that zeroes whole granules only refuses the head and the
+     * tail: they are written as buffers. */
+    mock.zero_whole_only = true;
+    mock.ncalls = 0;
+    memset(mock.disk, 0xff, (size_t)mock.size);
     ck_assert_int_eq(blk_pwrite_zeroes(blk, 4 * KiB, 196 * KiB, BDRV_REQ_MAY_UNMAP), 0);
     ck_assert_int_eq(mock.ncalls, 3);
     expect_call(0, 'w', 4 * KiB, 60 * KiB);
