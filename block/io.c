@@ -427,6 +427,7 @@ static int coroutine_fn bdrv_aligned_pwritev(BlockDriverState *bs,
         /* Compressed writes cover whole clusters and are not split. */
         max_transfer = bytes;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV);
     while (done < bytes) {
         int64_t n = MIN(bytes - done, max_transfer);
         ret = bdrv_driver_pwritev(bs, offset + done, n, qiov, qiov_offset + done,
@@ -436,6 +437,7 @@ static int coroutine_fn bdrv_aligned_pwritev(BlockDriverState *bs,
         }
         done += n;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV_DONE);
     /* Count the write before an emulated FUA flush looks at the count. */
     bs->write_gen++;
     if (emulate_fua) {
@@ -470,6 +472,7 @@ static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
     if (max_zero <= 0) {
         max_zero = align;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV_ZERO);
     while (bytes > 0 && ret == 0) {
         int64_t num = bytes;
 
@@ -624,7 +627,9 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
         ret = 0;
         if (pad.head) {
             qemu_iovec_init_buf(&blk, pad.buf, align);
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_HEAD);
             ret = bdrv_aligned_preadv(bs, pad.aligned_offset, align, &blk, 0, &tr);
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_HEAD);
         }
         if (ret == 0 && pad.tail) {
             int64_t tail_block = pad.aligned_offset + pad.aligned_bytes - align;
@@ -633,7 +638,9 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
                 memcpy(pad.buf + align, pad.buf, align);
             } else {
                 qemu_iovec_init_buf(&blk, pad.buf + align, align);
+                bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_TAIL);
                 ret = bdrv_aligned_preadv(bs, tail_block, align, &blk, 0, &tr);
+                bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_TAIL);
             }
         }
         if (ret == 0) {
@@ -929,6 +936,9 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
     if (bs->flushed_gen == current_gen) {
         goto out;
     }
+    if (bs->file) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_FLUSH_TO_OS);
+    }
     if (bs->drv->flush &&
         (!(bs->open_flags & BDRV_O_NO_FLUSH) || !is_protocol_node(bs))) {
         ret = bs->drv->flush(bs);
@@ -938,6 +948,9 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
              * flush of this node can claim success. */
             bs->flush_error = ret;
         }
+    }
+    if (ret == 0 && bs->file) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_FLUSH_TO_DISK);
     }
     if (ret == 0) {
         QLIST_FOREACH(child, &bs->children, next) {

@@ -1509,8 +1509,22 @@ static void coroutine_fn qcow2_close_entry(void *opaque)
 
     qemu_co_mutex_lock(&s->lock);
     if (!(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
-        if (qcow2_flush_metadata(bs) == 0 &&
-            (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+        /* As QEMU: each cache written back and synced, a failure named
+         * (the data it held is lost with the node). */
+        int ret = qcow2_process_pending_frees(bs), r;
+
+        r = qcow2_cache_flush(bs, s->l2_cache);
+        if (r < 0) {
+            error_report("Failed to flush the L2 table cache: %s", strerror(-r));
+            ret = ret ? ret : r;
+        }
+        r = qcow2_cache_flush(bs, s->refcount_cache);
+        if (r < 0) {
+            error_report("Failed to flush the refcount block cache: %s",
+                         strerror(-r));
+            ret = ret ? ret : r;
+        }
+        if (ret == 0 && (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
             s->use_lazy_refcounts) {
             qcow2_mark_clean(bs);
         }
@@ -1566,6 +1580,7 @@ static int coroutine_fn read_backing(BlockDriverState *bs, uint64_t offset,
         }
         if (offset < (uint64_t)blen) {
             n = MIN(bytes, (uint64_t)blen - offset);
+            bdrv_debug_event(bs->file->bs, BLKDBG_READ_BACKING_AIO);
             ret = bdrv_co_preadv_part(bs->backing, (int64_t)offset,
                                       (int64_t)n, qiov, qoff, 0);
             if (ret < 0) {
@@ -1596,6 +1611,7 @@ static int coroutine_fn read_compressed_cluster(BlockDriverState *bs,
     if (!in) {
         return -ENOMEM;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_READ_COMPRESSED);
     ret = qcow2_file_pread(bs, coffset, csize, in);
     if (ret < 0) {
         free(in);
@@ -1662,6 +1678,7 @@ static int coroutine_fn qcow2_read_part(BlockDriverState *bs, uint64_t offset,
             qemu_iovec_memset(qiov, qoff, 0, cur);
             break;
         case QCOW2_CLUSTER_NORMAL:
+            bdrv_debug_event(bs->file->bs, BLKDBG_READ_AIO);
             ret = qcow2_file_preadv(bs, host, cur, qiov, qoff);
             break;
         case QCOW2_CLUSTER_COMPRESSED:
@@ -1876,10 +1893,14 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
     qemu_iovec_init(&v, (qiov ? qiov->niov : 0) + 2);
     write_start = host_start;
     ret = 0;
+    if (head || tail) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_COW_READ);
+    }
     if (copy) {
         assert(!head);
         ret = qcow2_pre_write_overlap_check(bs, 0, host_start, cur + tail);
         if (ret == 0) {
+            bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
             ret = qcow2_file_copy_to(bs, host_start, cur, copy, qoff);
         }
         if (ret == 0 && tail) {
@@ -1912,6 +1933,9 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
             ret = qcow2_pre_write_overlap_check(bs, 0, write_start, v.size);
         }
         if (ret == 0) {
+            /* The copied regions go in the same request as the data:
+             * QEMU names such a merged write write_aio too. */
+            bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
             ret = qcow2_file_pwritev(bs, write_start, v.size, &v, 0);
         }
     }
@@ -2027,6 +2051,7 @@ static int64_t coroutine_fn join_alloc(BlockDriverState *bs,
 
     a->joiners++;
     qemu_co_mutex_unlock(&s->lock);
+    bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
     ret = write_data(bs, host, bytes, qiov, qoff, copy);
     qemu_co_mutex_lock(&s->lock);
     while (!a->result) {
@@ -2102,6 +2127,7 @@ static int64_t coroutine_fn write_piece(BlockDriverState *bs, uint64_t offset,
         }
         qcow2_io_begin(s, &epoch);
         qemu_co_mutex_unlock(&s->lock);
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
         ret = write_data(bs, host, cur, qiov, qoff, copy);
         qcow2_io_end(s, epoch);
         return ret < 0 ? ret : (int64_t)cur;
@@ -2295,6 +2321,7 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
     ret = qcow2_pre_write_overlap_check(bs, 0, (uint64_t)coffset,
                                         (uint64_t)clen);
     if (ret == 0) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_COMPRESSED);
         ret = qcow2_file_pwrite(bs, (uint64_t)coffset, (uint64_t)clen, out);
     }
 
@@ -2718,6 +2745,7 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
             }
             if ((uint64_t)hoff < s->file_virgin_offset) {
                 /* Reused space may hold old data. */
+                bdrv_debug_event(bs->file->bs, BLKDBG_CLUSTER_ALLOC_SPACE);
                 ret = bdrv_co_pwrite_zeroes(bs->file, hoff,
                                             (int64_t)(run << s->cluster_bits),
                                             0);
