@@ -57,6 +57,13 @@ BlockBackend *blk_new_open_noprefix(const char *filename, QDict *options,
 {
     BlockDriverState *bs = bdrv_open(filename, options, flags, errp);
 
+    if (bs && (flags & BDRV_O_RDWR) && bs->read_only) {
+        /* The caller wants to write, but the options (read-only=on)
+         * made the node read-only: refused, as QEMU refuses it. */
+        error_setg(errp, "Block node is read-only");
+        bdrv_unref(bs);
+        return NULL;
+    }
     return bs ? blk_new_with_bs(bs) : NULL;
 }
 

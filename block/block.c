@@ -24,6 +24,7 @@
 #include "util/osdep.h"
 #include "util/atomic.h"
 #include "util/cutils.h"
+#include "util/qdict-json.h"
 #include "block/block_int.h"
 #ifdef _WIN32
 #include "util/win32-error.h"
@@ -735,10 +736,14 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
 
     /* 1. json: filenames and generic options */
     if (filename && !strncmp(filename, "json:", 5)) {
-        QDict *json = qdict_parse_json(filename + 5, &local_err);
+        bool not_object;
+        QDict *json = qdict_parse_json_value(filename + 5, &not_object,
+                                             &local_err);
         if (!json) {
             error_propagate(errp, local_err);
-            error_prepend(errp, "Could not parse the JSON options: ");
+            if (!not_object) {
+                error_prepend(errp, "Could not parse the JSON options: ");
+            }
             goto fail;
         }
         qdict_join(options, json, false);
@@ -818,9 +823,16 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         }
         file_opts = NULL;
         file_bs = bdrv_open_inherit(child_name, child_opts,
-                                    (flags | BDRV_O_PROTOCOL) & ~BDRV_O_NO_BACKING,
+                                    (flags | BDRV_O_PROTOCOL) &
+                                    ~(BDRV_O_NO_BACKING | BDRV_O_COPY_ON_READ),
                                     NULL, errp);
         if (!file_bs) {
+            goto fail;
+        }
+        if ((flags & BDRV_O_RDWR) && file_bs->read_only) {
+            /* A writable format over a file the options made read-only
+             * (file.read-only=on). */
+            error_setg(errp, "Block node is read-only");
             goto fail;
         }
         if (!bs->filename[0]) {
@@ -865,7 +877,13 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         }
     }
 
-    /* 4. the driver's open */
+    /* 4. the driver's open.  Copy-on-read writes to the node it is
+     * enabled on (only that one: children are opened without it), so a
+     * read-only node refuses it before the driver reads anything. */
+    if ((flags & BDRV_O_COPY_ON_READ) && !(flags & BDRV_O_RDWR)) {
+        error_setg(errp, "Can't use copy-on-read on read-only device");
+        goto fail;
+    }
     bs->drv = drv;
     bs->probed = probed;
     bs->options = qdict_clone(options);
@@ -964,6 +982,32 @@ static bool chain_has(const OpenChain *chain, uint64_t dev, uint64_t ino)
     return false;
 }
 
+/* Would @path, opened again as a backing file of @bs (with @bs's open
+ * @flags), fail to take its image locks?  Sets *errp then (the lock
+ * error and its hint). */
+static bool backing_lock_conflict(BlockDriverState *bs, const char *path,
+                                  int flags, Error **errp)
+{
+    const BlockDriver *fmt = bs->backing_format[0]
+                             ? bdrv_find_format(bs->backing_format) : NULL;
+    int pflags = (flags & ~(BDRV_O_RDWR | BDRV_O_NO_BACKING | BDRV_O_CHECK |
+                            BDRV_O_COPY_ON_READ)) | BDRV_O_PROTOCOL;
+    BlockDriverState *proto;
+    bool conflict;
+
+    if (!fmt) {
+        fmt = bs->drv;
+    }
+    proto = bdrv_open_inherit(path, NULL, pflags, NULL, NULL);
+    if (!proto) {
+        return false;
+    }
+    conflict = is_protocol_driver(proto->drv) &&
+               bdrv_apply_perms(proto, fmt, errp) < 0;
+    bdrv_unref(proto);
+    return conflict;
+}
+
 static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
                               int flags, const OpenChain *chain, Error **errp)
 {
@@ -992,7 +1036,15 @@ static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
     snprintf(bs->auto_backing_file, sizeof(bs->auto_backing_file), "%s", path);
 
     if (file_identity(path, &dev, &ino) && chain_has(chain, dev, ino)) {
-        error_setg(errp, "Backing file '%s' creates an infinite loop", path);
+        /* QEMU opens the file again before it sees the loop, so where a
+         * writer above holds the image's "write" lock, that open is
+         * what fails.  Take the locks of a backing file on it to learn
+         * whether it would, and report that first. */
+        if (backing_lock_conflict(bs, path, flags, errp)) {
+            error_prepend(errp, "Could not open backing file: ");
+        } else {
+            error_setg(errp, "Backing file '%s' creates an infinite loop", path);
+        }
         qdict_unref(backing_opts);
         free(path);
         return -ELOOP;
@@ -1002,7 +1054,8 @@ static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
     }
     /* Backing files are read-only and inherit the cache mode. */
     bflags = (flags & ~(BDRV_O_RDWR | BDRV_O_NO_BACKING | BDRV_O_PROTOCOL |
-                        BDRV_O_CHECK)) | (flags & BDRV_O_FORCE_SHARE);
+                        BDRV_O_CHECK | BDRV_O_COPY_ON_READ)) |
+             (flags & BDRV_O_FORCE_SHARE);
     backing = bdrv_open_inherit(qdict_haskey(backing_opts, "file.filename") ? NULL : path,
                                 backing_opts, bflags, chain, errp);
     if (!backing) {

@@ -1654,11 +1654,6 @@ static int coroutine_fn raw_co_create(BlockDriver *drv, const char *filename,
     if (ret < 0) {
         return ret;
     }
-    if (prealloc == PREALLOC_MODE_METADATA) {
-        error_setg(errp, "Unsupported preallocation mode: %s",
-                   raw_prealloc_name(prealloc));
-        return -ENOTSUP;
-    }
     if (hint > UINT32_MAX) {
         error_setg(errp, "Extent size hint is too large");
         return -EINVAL;
@@ -1693,6 +1688,14 @@ static int coroutine_fn raw_co_create(BlockDriver *drv, const char *filename,
     if (ftruncate(fd, 0) < 0) {
         ret = -errno;
         error_setg_errno(errp, errno, "Could not resize file");
+        goto out;
+    }
+    if (prealloc == PREALLOC_MODE_METADATA) {
+        /* Refused only now, as QEMU refuses it: the file is left
+         * created (or truncated) and empty. */
+        error_setg(errp, "Unsupported preallocation mode: %s",
+                   raw_prealloc_name(prealloc));
+        ret = -ENOTSUP;
         goto out;
     }
     if (hint) {

@@ -8,7 +8,8 @@
  * ------------------
  * The sources are concatenated into one address space (the target's).  A
  * cursor walks it, asking the block layer what each run of the sources
- * is (block status through the whole backing chain):
+ * is (block status through the whole backing chain, or of the top image
+ * alone when the target has a backing file):
  *
  *   ZERO     reads as zeroes: nothing to read; nothing to write either
  *            when the target is known to read as zeroes (a new image
@@ -17,12 +18,12 @@
  *   DATA     read, then scanned for zeroes in blocks of the -S size
  *            (aligned to the target's offsets): zero blocks are treated
  *            as ZERO, the rest is written;
- *   BACKING  (only with -B) not allocated in the source's top image and
- *            the source's backing file is the target's: the target's
- *            backing already provides it, nothing to do;
- *   COMPARE  (only with -B, when the backing files differ) read the
- *            source and the target (which reads through its backing) and
- *            write only the blocks that differ.
+ *   BACKING  (only when the target is given a backing file, with -B or
+ *            -o backing_file) not allocated in the source's top image:
+ *            left to the target's backing file, whatever it holds, as
+ *            QEMU does: with a backing file, only the source's top layer
+ *            is copied (its zeroes as zero writes, except past the end of
+ *            the target's backing file, where the target reads zeroes).
  *
  * -m workers (coroutines) each claim the next run (at most one buffer of
  * data, whole target clusters where possible) under a lock, read it, and
@@ -67,7 +68,6 @@ typedef enum RunType {
     RUN_DATA,
     RUN_ZERO,
     RUN_BACKING,
-    RUN_COMPARE,
 } RunType;
 
 typedef struct ConvertSource {
@@ -85,7 +85,7 @@ typedef struct ConvertState {
 
     bool target_zero_init;      /* unwritten target areas read as zero */
     bool target_has_backing;
-    bool same_backing;          /* source backing is the target's backing */
+    int64_t target_backing_len; /* -1: none, or unknown */
     bool compressed;
     bool salvage;
     bool copy_range;            /* offload DATA runs (-C) */
@@ -161,7 +161,8 @@ static int coroutine_fn convert_status(ConvertState *s, int i, int64_t offset,
         return 0;
     }
     if (s->target_has_backing) {
-        ret = bdrv_co_is_allocated(bs, offset, bytes, pnum);
+        /* The source's top image alone. */
+        ret = bdrv_co_block_status(bs, offset, bytes, pnum, NULL, NULL);
         if (ret < 0) {
             return ret;
         }
@@ -171,8 +172,20 @@ static int coroutine_fn convert_status(ConvertState *s, int i, int64_t offset,
             *pnum = bytes;
             return 0;
         }
-        if (ret == 0) {
-            *type = s->same_backing ? RUN_BACKING : RUN_COMPARE;
+        if (ret & BDRV_BLOCK_ZERO) {
+            int64_t tblen = s->target_backing_len;
+            int64_t toff = s->src[i].start + offset;
+
+            /* Past the end of the target's backing file the target
+             * reads zeroes already. */
+            if (tblen >= 0 && toff < tblen && toff + *pnum > tblen) {
+                *pnum = tblen - toff;
+            }
+            *type = tblen >= 0 && toff >= tblen ? RUN_BACKING : RUN_ZERO;
+            return 0;
+        }
+        if (!(ret & BDRV_BLOCK_DATA)) {
+            *type = RUN_BACKING;
             return 0;
         }
         bytes = *pnum;
@@ -244,7 +257,7 @@ static int coroutine_fn convert_claim(ConvertState *s, ConvertRun *run)
             end = cend;
             run->type = RUN_DATA;
         }
-    } else if (run->type == RUN_DATA || run->type == RUN_COMPARE) {
+    } else if (run->type == RUN_DATA) {
         end = MIN(end, s->next + s->buf_size);
         /* End on a cluster boundary of the target when the run goes on. */
         if (s->cluster_size && end < s->run_end) {
@@ -335,7 +348,7 @@ static void convert_release_turn(ConvertState *s, ConvertRun *run)
         convert_done_turn(s, run->offset + run->bytes);
         /* In order, progress follows the offsets, as QEMU's does: a run
          * counts once it is read and all of its writes are issued. */
-        if (s->in_order && (run->type == RUN_DATA || run->type == RUN_COMPARE)) {
+        if (s->in_order && run->type == RUN_DATA) {
             img_progress_add((uint64_t)run->bytes);
         }
     }
@@ -354,18 +367,17 @@ static int coroutine_fn convert_write_segment(ConvertState *s, int64_t offset,
     return 0;
 }
 
-/* Write the buffer of a DATA (or COMPARE, with @cmp the target's current
- * contents) run: zero blocks of min_sparse bytes become zero writes or
- * nothing, differing or non-zero blocks are written in as few requests
+/* Write the buffer of a DATA run: zero blocks of min_sparse bytes become
+ * zero writes or nothing, non-zero blocks are written in as few requests
  * as possible. */
 static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
-                                             uint8_t *buf, const uint8_t *cmp)
+                                             uint8_t *buf)
 {
     int64_t sparse = s->zero_detect ? s->min_sparse : 0;
     int64_t blk = sparse ? sparse : run->bytes;
     int64_t pos = 0, start, len;
     int64_t pend_start = 0, pend_len = 0;
-    int kind, pend_kind = -1, ret;   /* kind: 0 skip, 1 zero, 2 data */
+    int kind, pend_kind = -1, ret;   /* kind: 1 zero, 2 data */
 
     if (s->compressed) {
         convert_release_turn(s, run);
@@ -375,7 +387,7 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
         return convert_write_data(s, run->offset, run->bytes, buf,
                                   BDRV_REQ_WRITE_COMPRESSED);
     }
-    if (!sparse && !cmp) {
+    if (!sparse) {
         convert_release_turn(s, run);
         return convert_write_data(s, run->offset, run->bytes, buf, 0);
     }
@@ -390,9 +402,7 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
         kind = -1;
         while (pos < run->bytes) {
             len = next - pos;
-            if (cmp && !memcmp(buf + pos, cmp + pos, (size_t)len)) {
-                k = 0;
-            } else if (sparse && buffer_is_zero(buf + pos, (size_t)len)) {
+            if (buffer_is_zero(buf + pos, (size_t)len)) {
                 k = 1;
             } else {
                 k = 2;
@@ -513,12 +523,12 @@ static void coroutine_fn convert_worker(void *opaque)
 {
     ConvertWorker *w = opaque;
     ConvertState *s = w->s;
-    uint8_t *buf = NULL, *cmp = NULL;
+    uint8_t *buf = NULL;
     ConvertRun run;
     int ret;
 
     while (convert_claim(s, &run)) {
-        bool need_buf = run.type == RUN_DATA || run.type == RUN_COMPARE;
+        bool need_buf = run.type == RUN_DATA;
 
         if (run.type == RUN_DATA && s->copy_range) {
             convert_wait_turn(s, w->id, run.offset);
@@ -547,22 +557,6 @@ static void coroutine_fn convert_worker(void *opaque)
                                   PRId64 ": %s", run.offset, strerror(-ret));
                 break;
             }
-            if (run.type == RUN_COMPARE) {
-                if (!cmp) {
-                    cmp = qemu_try_memalign(s->mem_align, (size_t)s->buf_size);
-                    if (!cmp) {
-                        convert_set_error(s, -ENOMEM, "Out of memory");
-                        break;
-                    }
-                }
-                ret = blk_co_pread(s->target, run.offset, run.bytes, cmp, 0);
-                if (ret < 0) {
-                    convert_set_error(s, ret, "error while reading at byte %"
-                                      PRId64 ": %s", run.offset,
-                                      strerror(-ret));
-                    break;
-                }
-            }
         }
         if (!run.turn_released) {
             convert_wait_turn(s, w->id, run.offset);
@@ -572,9 +566,7 @@ static void coroutine_fn convert_worker(void *opaque)
         }
         switch (run.type) {
         case RUN_DATA:
-        case RUN_COMPARE:
-            ret = convert_write_buffer(s, &run, buf,
-                                       run.type == RUN_COMPARE ? cmp : NULL);
+            ret = convert_write_buffer(s, &run, buf);
             break;
         case RUN_ZERO:
             convert_release_turn(s, &run);
@@ -595,7 +587,6 @@ static void coroutine_fn convert_worker(void *opaque)
         }
     }
     qemu_vfree(buf);
-    qemu_vfree(cmp);
     s->running--;
     aio_notify(s->ctx);
 }
@@ -628,7 +619,7 @@ static void coroutine_fn convert_count_entry(void *opaque)
                 cc->err_offset = s->src[i].start + off;
                 goto out;
             }
-            if (type == RUN_DATA || type == RUN_COMPARE) {
+            if (type == RUN_DATA) {
                 cc->bytes += (uint64_t)n;
             }
             off += n;
@@ -679,29 +670,6 @@ static int convert_do_copy(ConvertState *s, int num_workers)
     return 0;
 }
 
-/* Is @bs (a format or protocol node) backed by the same file as @other? */
-static bool same_file(BlockDriverState *a, BlockDriverState *b)
-{
-    struct stat sa, sb;
-
-    while (a && a->file) {
-        a = a->file->bs;
-    }
-    while (b && b->file) {
-        b = b->file->bs;
-    }
-    if (!a || !b) {
-        return false;
-    }
-    if (a == b) {
-        return true;
-    }
-    if (stat(a->filename, &sa) < 0 || stat(b->filename, &sb) < 0) {
-        return false;
-    }
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* A new image on a regular file (or a new file) reads as zeroes; one
  * created on a device does not. */
 static bool new_target_reads_zero(const char *filename)
@@ -743,6 +711,7 @@ int img_convert(int argc, char **argv)
     const char *out_filename;
     char *options = NULL;
     bool compress = false, progress = false, quiet = false, skip_create = false;
+    bool backing_file_opt = false;      /* -o backing_file on a new target */
     bool image_opts = false, tgt_image_opts = false, force_share = false;
     bool target_is_zero = false, salvage = false, wr_in_order = true;
     bool writethrough = false, src_writethrough = false, created = false;
@@ -998,8 +967,9 @@ int img_convert(int argc, char **argv)
             error_report("Compression not supported for this file format");
             goto out;
         }
+        backing_file_opt = qemu_opt_get(opts, "backing_file") != NULL;
         s.target_zero_init = new_target_reads_zero(out_filename) &&
-                             !qemu_opt_get(opts, "backing_file");
+                             !backing_file_opt;
         img_round_size_opt(opts);
         if (bdrv_create(drv, out_filename, opts, &err) < 0) {
             error_prepend(&err, "%s: error while converting %s: ", out_filename,
@@ -1032,7 +1002,15 @@ int img_convert(int argc, char **argv)
             error_report("Compression not supported for this file format");
             goto out;
         }
-        s.target_has_backing = bdrv_backing_bs(tbs) != NULL;
+        /* As QEMU: a target given a backing file here (-B, or
+         * -o backing_file) gets the source's top layer only; a target
+         * of -n that has a backing file of its own gets everything. */
+        s.target_has_backing = out_baseimg || backing_file_opt;
+        s.target_backing_len = bdrv_backing_bs(tbs)
+                               ? bdrv_getlength(bdrv_backing_bs(tbs)) : -1;
+        if (s.target_backing_len < 0) {
+            s.target_backing_len = -1;
+        }
         if (skip_create) {
             int64_t tlen = blk_getlength(s.target);
             if (tlen < 0) {
@@ -1057,9 +1035,6 @@ int img_convert(int argc, char **argv)
         }
         if (s.target_has_backing) {
             s.target_zero_init = skip_create && target_is_zero;
-            s.same_backing = bdrv_backing_bs(blk_bs(s.src[0].blk)) &&
-                             same_file(bdrv_backing_bs(blk_bs(s.src[0].blk)),
-                                       bdrv_backing_bs(tbs));
         }
         /* The driver validated its cluster size; anything beyond what a
          * format can have is not used for buffers. */

@@ -1744,6 +1744,11 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
         qdict_unref(opts);
         return usage_error(argv[0]);
     }
+    if ((ro || rw) && qdict_haskey(opts, "read-only")) {
+        qemuio_error("Cannot set both -r/-w and 'read-only'");
+        qdict_unref(opts);
+        return -EINVAL;
+    }
     ret = qemuio_reopen(ro ? -1 : rw ? 1 : 0, cache, opts);
     qdict_unref(opts);
     return ret;
@@ -1813,7 +1818,7 @@ static int open_f(BlockBackend *blk, int argc, char **argv)
             writethrough = false;
             break;
         case 'C':
-            flags |= QEMUIO_O_COPY_ON_READ;
+            flags |= BDRV_O_COPY_ON_READ;
             break;
         case 'r':
             readonly = true;

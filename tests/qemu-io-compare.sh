@@ -93,7 +93,8 @@ filter() {
     sed -E \
         -e 's/(ops; ).*$/\1TIME/' \
         -e 's/^([0-9]+,[0-9]+),[0-9]+:[0-9]{2}:[0-9]{2}\.[0-9]{2},[-0-9.naif]+,[-0-9.naif]+$/\1,TIME/' \
-        -e "s#$scratch/(ref|ours)#SCRATCH#g"
+        -e "s#$scratch/(ref|ours)#SCRATCH#g" \
+        -e 's/#block[0-9]+/NODE_NAME/g'
 }
 
 # make_image FMT PATH: a 4 MiB image with some data and some holes.
@@ -259,6 +260,30 @@ cases_common() {
     # The program's own options.
     n -h
     n --help
+    n -C --image-opts driver=null-co,size=1M -c length -c "read 0 4k"
+    n -c "open -C -o driver=null-co,size=1M" -c length
+    n -r -C --image-opts driver=null-co,size=1M -c length
+    # json: filenames that do not parse, worded as QEMU's parser words it.
+    local j
+    for j in '{"driver": "null-co"' '[]' '{' '' '  ' '{"a"}' '{"a":}' \
+             '{"a":1,}' '{"a":1 "b":2}' '{a:1}' '{"a":tru}' '{"a":1}}' \
+             '{"a":"x\q"}' '"str"' '1' '{"a":1} x' '{"a":1} @' "{'a':1}" \
+             '{"a":1.5e}' '{"a":-}' '{"a":1,"a":2}' '{1:2}' '{"a":[1,}' \
+             '[1,2' '{"a":"unterminated' '{,}' '{"a":{"b"}}' '{"a":[1 2]}' \
+             '{"a":0x10}' '{"a":01}' '{"a":1.}' '{"a":+1}' '{"a":.5}' '@' \
+             '{"a":]}' '{"a":"\ud800"}' '{"a":"\ud83d\ude00"}' \
+             '{"a":trueX}' '{"a":1}{' '{"a":1]' '{"a"::1}' '}' \
+             '{"driver":"null-co","size":"1M","x":{"y":[1,{"z":null}]}}' \
+             '{"driver":"null-co","size":1048576}'; do
+        n -c length "json:$j"
+    done
+    # read-only=on in the options of an image opened read-write.
+    n -c length 'json:{"driver":"null-co","size":"1M","read-only":true}'
+    n -r -c length 'json:{"driver":"null-co","size":"1M","read-only":true}'
+    n --image-opts -c length driver=null-co,size=1M,read-only=on
+    n --image-opts -c "reopen -o read-only=on" -c "write 0 1" driver=null-co,size=1M
+    n --image-opts -c "reopen -r -o read-only=off" driver=null-co,size=1M
+    n --image-opts -r -c "reopen -o read-only=off" -c "write 0 1" driver=null-co,size=1M
     n -c help
     n -c "help foo"
     n -c foo -c "read 0 1"
@@ -473,6 +498,14 @@ cases_backing() {
       "read -P 0 2M 64k" "read -P 0 3M 64k" "info"
     c "write -P 0x47 1M 4k" "map" "read -P 0x47 1M 4k" "read -P 0x45 1028k 60k"
     c "discard 64k 64k" "map" "alloc 64k 64k"
+    # Copy-on-read: whole clusters copied, zeroes past the backing data,
+    # data written meanwhile kept; a read-only image refuses it.
+    t -C -c "read -P 0x44 4k 1k" -c "read 1000k 100k" -c "read -P 0 3M 64k" \
+        -c "write -P 0x48 600k 4k" -c "read 596k 12k" -c "map" -c "alloc 0 4M"
+    n -c "open -C -o driver=qcow2 IMG" -c "read -P 0x45 1M 4k" -c "map"
+    t -r -C -c "read 0 4k"
+    t -C -c "reopen -r" -c "read 0 4k"
+    t -s -C -c "read -P 0x44 0 4k" -c "map"
     setup=
 }
 
@@ -603,10 +636,6 @@ cases_ours_only() {
         expect 1 '^1 MiB$' "^qemu-io: Cannot reopen an image opened with -s$" \
             -s "${null[@]}" -c "reopen -r" -c length
     fi
-    expect 0 '^1 MiB$' '^qemu-io: warning: copy-on-read is not supported, -C is ignored$' \
-        -C "${null[@]}" -c length
-    expect 0 '^1 MiB$' 'copy-on-read is not supported' \
-        -c "open -C -o driver=null-co,size=1M" -c length
     expect 1 '^truncate \[-m prealloc_mode\] off -- ' EMPTY "${null[@]}" \
         -c "truncate -m full"
     expect 1 '^Could not wait for breakpoint t: Operation not supported$' EMPTY \

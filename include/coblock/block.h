@@ -50,6 +50,9 @@ typedef struct BlockAIOCB BlockAIOCB;
 #define BDRV_O_NOCACHE      0x0020  /* cache.direct=on: bypass the host page cache */
 #define BDRV_O_NATIVE_AIO   0x0080  /* aio=native: Linux AIO or Windows overlapped I/O */
 #define BDRV_O_NO_BACKING   0x0100  /* do not open the backing file */
+#define BDRV_O_COPY_ON_READ 0x0400  /* copy-on-read: every read copies what it
+                                     * finds in the backing chain into the
+                                     * image (needs BDRV_O_RDWR) */
 #define BDRV_O_NO_FLUSH     0x0200  /* cache.no-flush=on: flushes do nothing */
 #define BDRV_O_CHECK        0x1000  /* opened to be checked or repaired */
 #define BDRV_O_UNMAP        0x4000  /* discard=unmap: pass discards down */
@@ -60,6 +63,10 @@ typedef struct BlockAIOCB BlockAIOCB;
 
 /* ---- request flags ---- */
 typedef enum BdrvRequestFlags {
+    BDRV_REQ_COPY_ON_READ       = 0x1,   /* read: copy what comes from the
+                                          * backing chain into the image, as
+                                          * BDRV_O_COPY_ON_READ does for all
+                                          * reads (ignored when read-only) */
     BDRV_REQ_ZERO_WRITE         = 0x2,   /* internal: write zeroes */
     BDRV_REQ_MAY_UNMAP          = 0x4,   /* zeroes may be deallocated */
     BDRV_REQ_FUA                = 0x10,  /* stable on disk before completion */

@@ -709,7 +709,21 @@ START_TEST(test_create_like_qemu)
 }
 END_TEST
 
-/* Our create errors read like qemu-img's ("qemu-img: FILE: MESSAGE"). */
+/* @path holds @len bytes of @val (created or overwritten). */
+static void write_file_bytes(const char *path, int val, size_t len)
+{
+    uint8_t *buf = qemu_xmalloc(len);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+    ck_assert_int_ge(fd, 0);
+    memset(buf, val, len);
+    ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+    free(buf);
+}
+
+/* Our create errors read like qemu-img's ("qemu-img: FILE: MESSAGE"),
+ * and leave the same file behind. */
 START_TEST(test_create_errors_like_qemu)
 {
     static const char *const cases[] = {
@@ -733,6 +747,14 @@ START_TEST(test_create_errors_like_qemu)
             snprintf(nodir, sizeof(nodir), "%s/nodir/x.img", tmpdir);
             target = nodir;
         }
+        struct stat qst, ost;
+        int qexists, oexists;
+
+        /* Over an existing file with data: what is left of it afterwards
+         * (QEMU truncates it before refusing preallocation=metadata). */
+        if (i < ARRAY_SIZE(cases)) {
+            write_file_bytes(target, 0x5a, 8192);
+        }
         {
             char *argv[] = { (char *)QEMU_IMG_REF, (char *)"create", (char *)"-q",
                              (char *)"-f", (char *)"file", (char *)target,
@@ -740,9 +762,20 @@ START_TEST(test_create_errors_like_qemu)
 
             ck_assert_int_eq(run_prog(argv, out, sizeof(out)), 1);
         }
+        qexists = stat(target, &qst) == 0;
+        if (i < ARRAY_SIZE(cases)) {
+            write_file_bytes(target, 0x5a, 8192);
+        }
         ck_assert_int_lt(our_create(target, o, msg, sizeof(msg)), 0);
         snprintf(expect, sizeof(expect), "qemu-img: %s: %s\n", target, msg);
         ck_assert_str_eq(out, expect);
+        oexists = stat(target, &ost) == 0;
+        ck_assert_int_eq(oexists, qexists);
+        if (oexists) {
+            ck_assert_msg(ost.st_size == qst.st_size,
+                          "%s: %lld bytes left, QEMU leaves %lld", o,
+                          (long long)ost.st_size, (long long)qst.st_size);
+        }
     }
 }
 END_TEST
