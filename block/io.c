@@ -579,6 +579,7 @@ static int coroutine_fn bdrv_aligned_pwritev(BlockDriverState *bs,
         /* Compressed writes cover whole clusters and are not split. */
         max_transfer = bytes;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV);
     while (done < bytes) {
         int64_t n = MIN(bytes - done, max_transfer);
         ret = bdrv_driver_pwritev(bs, offset + done, n, qiov, qiov_offset + done,
@@ -588,6 +589,7 @@ static int coroutine_fn bdrv_aligned_pwritev(BlockDriverState *bs,
         }
         done += n;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV_DONE);
     /* Count the write before an emulated FUA flush looks at the count. */
     bs->write_gen++;
     if (emulate_fua) {
@@ -622,6 +624,7 @@ static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
     if (max_zero <= 0) {
         max_zero = align;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV_ZERO);
     while (bytes > 0 && ret == 0) {
         int64_t num = bytes;
 
@@ -776,7 +779,9 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
         ret = 0;
         if (pad.head) {
             qemu_iovec_init_buf(&blk, pad.buf, align);
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_HEAD);
             ret = bdrv_aligned_preadv(bs, pad.aligned_offset, align, &blk, 0, &tr);
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_HEAD);
         }
         if (ret == 0 && pad.tail) {
             int64_t tail_block = pad.aligned_offset + pad.aligned_bytes - align;
@@ -785,7 +790,9 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
                 memcpy(pad.buf + align, pad.buf, align);
             } else {
                 qemu_iovec_init_buf(&blk, pad.buf + align, align);
+                bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_TAIL);
                 ret = bdrv_aligned_preadv(bs, tail_block, align, &blk, 0, &tr);
+                bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_TAIL);
             }
         }
         if (ret == 0) {
@@ -825,6 +832,123 @@ int coroutine_fn bdrv_co_pwrite_zeroes(BdrvChild *child, int64_t offset,
 {
     return bdrv_co_pwritev_part(child, offset, bytes, NULL, 0,
                                 flags | BDRV_REQ_ZERO_WRITE);
+}
+
+/* ---- copy offload ---- */
+
+/* Whether [offset, offset + bytes) of @bs is a range a copy may offload:
+ * whole blocks (or up to the end of the node) inside the node.  Anything
+ * else is -ENOTSUP, left to the caller's reads and writes, which know how
+ * to pad and to read past the end. */
+static int copy_range_check(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, bool write)
+{
+    uint32_t align;
+    int64_t total;
+    int ret = check_request(bs, offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (write && bs->read_only) {
+        return -EPERM;
+    }
+    align = bs->bl.request_alignment;
+    total = bdrv_getlength(bs);
+    if (total < 0) {
+        return (int)total;
+    }
+    if (!QEMU_IS_ALIGNED(offset, align) ||
+        (!QEMU_IS_ALIGNED(bytes, align) && offset + bytes != total)) {
+        return -ENOTSUP;
+    }
+    if (offset + bytes > total && !(write && node_is_growable(bs))) {
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+int coroutine_fn bdrv_co_copy_range_from(BdrvChild *src, int64_t src_offset,
+                                         BdrvChild *dst, int64_t dst_offset,
+                                         int64_t bytes,
+                                         BdrvRequestFlags write_flags)
+{
+    BlockDriverState *bs = src->bs;
+    TrackedRequest tr;
+    int ret;
+
+    ret = copy_range_check(bs, src_offset, bytes, false);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!bs->drv->copy_range_from || (write_flags & ~BDRV_REQ_FUA)) {
+        return -ENOTSUP;
+    }
+    if (bytes == 0) {
+        return 0;
+    }
+    bdrv_inc_in_flight(bs);
+    tracked_begin(&tr, bs, src_offset, bytes, false, 0, 0);
+    wait_serialising(&tr);
+    ret = bs->drv->copy_range_from(bs, src_offset, bytes, dst, dst_offset,
+                                   write_flags);
+    assert(ret <= 0);
+    tracked_end(&tr);
+    bdrv_dec_in_flight(bs);
+    return ret;
+}
+
+int coroutine_fn bdrv_co_copy_range_to(BdrvChild *dst, int64_t dst_offset,
+                                       BlockDriverState *src,
+                                       int64_t src_offset, int64_t bytes,
+                                       BdrvRequestFlags write_flags)
+{
+    BlockDriverState *bs = dst->bs;
+    bool emulate_fua = false;
+    TrackedRequest tr;
+    int ret;
+
+    ret = copy_range_check(bs, dst_offset, bytes, true);
+    if (ret < 0) {
+        return ret;
+    }
+    /* Zero detection looks at the data, which an offloaded copy never
+     * shows us. */
+    if (!bs->drv->copy_range_to || (write_flags & ~BDRV_REQ_FUA) ||
+        bs->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OFF) {
+        return -ENOTSUP;
+    }
+    if (bytes == 0) {
+        return 0;
+    }
+    if ((write_flags & BDRV_REQ_FUA) &&
+        !(bs->supported_write_flags & BDRV_REQ_FUA)) {
+        write_flags &= ~BDRV_REQ_FUA;
+        emulate_fua = true;
+    }
+    bdrv_inc_in_flight(bs);
+    tracked_begin(&tr, bs, dst_offset, bytes, true, 0, 0);
+    wait_serialising(&tr);
+    ret = bs->drv->copy_range_to(bs, dst_offset, bytes, src, src_offset,
+                                 write_flags);
+    assert(ret <= 0);
+    tracked_end(&tr);
+    /* Even a failed or refused copy may have written part of the range. */
+    bs->write_gen++;
+    write_finished(bs, dst_offset, bytes, ret);
+    if (ret == 0 && emulate_fua) {
+        ret = bdrv_co_flush(bs);
+    }
+    bdrv_dec_in_flight(bs);
+    return ret;
+}
+
+int coroutine_fn bdrv_co_copy_range(BdrvChild *src, int64_t src_offset,
+                                    BdrvChild *dst, int64_t dst_offset,
+                                    int64_t bytes, BdrvRequestFlags write_flags)
+{
+    return bdrv_co_copy_range_from(src, src_offset, dst, dst_offset, bytes,
+                                   write_flags);
 }
 
 /* ---- discard ---- */
@@ -964,6 +1088,9 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
     if (bs->flushed_gen == current_gen) {
         goto out;
     }
+    if (bs->file) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_FLUSH_TO_OS);
+    }
     if (bs->drv->flush &&
         (!(bs->open_flags & BDRV_O_NO_FLUSH) || !is_protocol_node(bs))) {
         ret = bs->drv->flush(bs);
@@ -973,6 +1100,9 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
              * flush of this node can claim success. */
             bs->flush_error = ret;
         }
+    }
+    if (ret == 0 && bs->file) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_FLUSH_TO_DISK);
     }
     if (ret == 0) {
         QLIST_FOREACH(child, &bs->children, next) {

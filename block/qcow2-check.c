@@ -649,13 +649,14 @@ static int coroutine_fn compare_refcounts(CheckState *cs, bool *need_rebuild,
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
     uint64_t n = MAX(cs->nb_clusters, 0);
+    Qcow2RefcountReader rd = { 0 };
     int ret;
 
     for (uint64_t c = 0; c < n && c < cs->alloc; c++) {
         uint64_t rc;
         uint64_t refs = cs->counts[c];
 
-        ret = qcow2_get_refcount(bs, c, &rc);
+        ret = qcow2_refcount_reader_get(bs, &rd, c, &rc);
         if (ret < 0) {
             fprintf(stderr, "Can't get refcount for cluster %" PRIu64 ": %s\n",
                     c, strerror(-ret));
@@ -669,6 +670,8 @@ static int coroutine_fn compare_refcounts(CheckState *cs, bool *need_rebuild,
         if (rc == refs) {
             continue;
         }
+        /* Repairs below change refcounts. */
+        qcow2_refcount_reader_end(bs, &rd);
         if (rc < refs) {
             if (!after_rebuild) {
                 cs->res->corruptions++;
@@ -699,6 +702,7 @@ static int coroutine_fn compare_refcounts(CheckState *cs, bool *need_rebuild,
             }
         }
     }
+    qcow2_refcount_reader_end(bs, &rd);
     return 0;
 }
 
@@ -708,6 +712,7 @@ static int coroutine_fn check_copied(CheckState *cs)
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
     bool fix = cs->fix & BDRV_FIX_ERRORS;
+    Qcow2RefcountReader rd = { 0 };
     int ret;
 
     for (uint32_t i = 0; i < s->l1_size; i++) {
@@ -764,7 +769,9 @@ static int coroutine_fn check_copied(CheckState *cs)
                 if ((host >> s->cluster_bits) >= cs->nb_clusters) {
                     rc = 0;
                 } else {
-                    ret = qcow2_get_refcount(bs, host >> s->cluster_bits, &rc);
+                    ret = qcow2_refcount_reader_get(bs, &rd,
+                                                    host >> s->cluster_bits,
+                                                    &rc);
                     if (ret < 0) {
                         cs->res->check_errors++;
                         continue;
@@ -787,6 +794,7 @@ static int coroutine_fn check_copied(CheckState *cs)
             qcow2_cache_put(s->l2_cache, (void **)&slice);
         }
     }
+    qcow2_refcount_reader_end(bs, &rd);
     return 0;
 }
 

@@ -36,6 +36,14 @@
  * of -c are never ordered: the workers' clusters are compressed in
  * parallel, on every core.
  *
+ * With -C a DATA run is not read at all: blk_co_copy_range() asks the drivers to have the
+ * file system copy it (copy_file_range(2) from the source file's range
+ * to the target file's, qcow2 mapping both sides to host offsets), so
+ * the data never passes through this program; as QEMU's -C does, the
+ * data is copied as it is, without looking for zero blocks (also when
+ * a run cannot be offloaded: the first such run turns offloading off
+ * for the rest, which are read and written).
+ *
  * Progress counts the bytes of DATA and COMPARE runs, which are the bytes
  * that are read and possibly written; a first pass over the block status
  * computes the total when progress is shown.
@@ -80,6 +88,8 @@ typedef struct ConvertState {
     int64_t target_backing_len; /* -1: none, or unknown */
     bool compressed;
     bool salvage;
+    bool copy_range;            /* offload DATA runs (-C) */
+    bool zero_detect;           /* look for zero blocks in data (not -C) */
     bool in_order;
     bool count_data;            /* a progress report wants the total */
     int64_t min_sparse;         /* 0: write everything */
@@ -257,6 +267,7 @@ static int coroutine_fn convert_claim(ConvertState *s, ConvertRun *run)
             }
         }
     }
+    run->turn_released = false;
     run->offset = s->next;
     run->bytes = end - s->next;
     run->src = s->cur_src;
@@ -362,7 +373,8 @@ static int coroutine_fn convert_write_segment(ConvertState *s, int64_t offset,
 static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
                                              uint8_t *buf)
 {
-    int64_t blk = s->min_sparse ? s->min_sparse : run->bytes;
+    int64_t sparse = s->zero_detect ? s->min_sparse : 0;
+    int64_t blk = sparse ? sparse : run->bytes;
     int64_t pos = 0, start, len;
     int64_t pend_start = 0, pend_len = 0;
     int kind, pend_kind = -1, ret;   /* kind: 1 zero, 2 data */
@@ -375,7 +387,7 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
         return convert_write_data(s, run->offset, run->bytes, buf,
                                   BDRV_REQ_WRITE_COMPRESSED);
     }
-    if (!s->min_sparse) {
+    if (!sparse) {
         convert_release_turn(s, run);
         return convert_write_data(s, run->offset, run->bytes, buf, 0);
     }
@@ -419,6 +431,31 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
         return convert_write_segment(s, run->offset + pend_start, pend_len,
                                      pend_kind, buf + pend_start);
     }
+    return 0;
+}
+
+/*
+ * Copy a DATA run without reading it: the block layer hands it to the
+ * file system (copy_file_range(2)) when both images are files and every
+ * driver on the way can map the range.  Called in the run's turn, which
+ * is released once the copy is done (as QEMU orders its copies): the
+ * copies would only queue on the target file's lock together, and a run
+ * that falls back to reading and writing still writes in its turn.
+ * Returns 0, or -ENOTSUP when the run must be read and written instead
+ * (offloading is then off for the rest of the conversion, as any error
+ * turns it off: the read and write report a real error themselves).
+ */
+static int coroutine_fn convert_copy_range(ConvertState *s, ConvertRun *run)
+{
+    int ret;
+
+    ret = blk_co_copy_range(s->src[run->src].blk, run->src_offset, s->target,
+                            run->offset, run->bytes, 0);
+    if (ret < 0) {
+        s->copy_range = false;
+        return -ENOTSUP;
+    }
+    convert_release_turn(s, run);
     return 0;
 }
 
@@ -493,6 +530,19 @@ static void coroutine_fn convert_worker(void *opaque)
     while (convert_claim(s, &run)) {
         bool need_buf = run.type == RUN_DATA;
 
+        if (run.type == RUN_DATA && s->copy_range) {
+            convert_wait_turn(s, w->id, run.offset);
+            if (s->ret) {
+                break;
+            }
+            if (convert_copy_range(s, &run) == 0) {
+                if (!s->in_order) {
+                    img_progress_add((uint64_t)run.bytes);
+                }
+                continue;
+            }
+            /* Not offloaded: read and write it (out of turn now). */
+        }
         if (need_buf) {
             if (!buf) {
                 buf = qemu_try_memalign(s->mem_align, (size_t)s->buf_size);
@@ -508,11 +558,12 @@ static void coroutine_fn convert_worker(void *opaque)
                 break;
             }
         }
-        convert_wait_turn(s, w->id, run.offset);
+        if (!run.turn_released) {
+            convert_wait_turn(s, w->id, run.offset);
+        }
         if (s->ret) {
             break;
         }
-        run.turn_released = false;
         switch (run.type) {
         case RUN_DATA:
             ret = convert_write_buffer(s, &run, buf);
@@ -664,7 +715,7 @@ int img_convert(int argc, char **argv)
     bool image_opts = false, tgt_image_opts = false, force_share = false;
     bool target_is_zero = false, salvage = false, wr_in_order = true;
     bool writethrough = false, src_writethrough = false, created = false;
-    bool copying = false;
+    bool copying = false, copy_range = false, explicit_min_sparse = false;
     int64_t min_sparse = 8 * BDRV_SECTOR_SIZE;
     int num_workers = 8, json_fd = -1;
     int flags = BDRV_O_RDWR, src_flags = 0;
@@ -691,7 +742,7 @@ int img_convert(int argc, char **argv)
             out_baseimg = g.optarg;
             break;
         case 'C':
-            /* Copy offloading: we always copy through the buffers. */
+            copy_range = true;
             break;
         case 'c':
             compress = true;
@@ -723,6 +774,7 @@ int img_convert(int argc, char **argv)
                 goto out_early;
             }
             min_sparse = sval;
+            explicit_min_sparse = true;
             break;
         }
         case 'p':
@@ -794,6 +846,14 @@ int img_convert(int argc, char **argv)
         }
     }
 
+    if (copy_range && compress) {
+        error_report("Cannot enable copy offloading when -c is used");
+        goto out_early;
+    }
+    if (copy_range && explicit_min_sparse) {
+        error_report("Cannot enable copy offloading when -S is used");
+        goto out_early;
+    }
     if (!out_fmt && !tgt_image_opts) {
         out_fmt = "raw";
     }
@@ -992,6 +1052,10 @@ int img_convert(int argc, char **argv)
     s.in_order = wr_in_order && !compress;
     s.count_data = progress || json_fd >= 0;
     s.min_sparse = min_sparse;
+    /* -C: data is copied as it is, offloaded or not (QEMU's -C looks for
+     * zero blocks nowhere); --salvage needs the data in memory. */
+    s.zero_detect = !copy_range;
+    s.copy_range = copy_range && !salvage;
     s.buf_size = CONVERT_BUF_SIZE;
     if (s.compressed) {
         if (!s.cluster_size) {

@@ -138,6 +138,15 @@ int coroutine_fn blk_co_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
 int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
                                       int64_t bytes, BdrvRequestFlags flags);
 int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes);
+/* Copy [off_in, off_in + bytes) of @blk_in to @off_out of @blk_out
+ * without bringing the data into memory (copy_file_range(2) between two
+ * image files, through raw and through qcow2's data clusters).  Returns
+ * 0, -ENOTSUP when this range cannot be offloaded (any part of the
+ * target range may then have been written: copy it with reads and
+ * writes instead), or another -errno.  @flags: 0 or BDRV_REQ_FUA. */
+int coroutine_fn blk_co_copy_range(BlockBackend *blk_in, int64_t off_in,
+                                   BlockBackend *blk_out, int64_t off_out,
+                                   int64_t bytes, BdrvRequestFlags flags);
 int coroutine_fn blk_co_flush(BlockBackend *blk);
 int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset, bool exact,
                                  PreallocMode prealloc, BdrvRequestFlags flags,
