@@ -269,14 +269,7 @@ bool bdrv_opt_take_bool(QDict *options, const char *key, bool def, Error **errp)
 uint64_t bdrv_opt_take_size(QDict *options, const char *key, uint64_t def,
                             Error **errp)
 {
-    Error *local_err = NULL;
-    uint64_t v = qdict_get_size_opt(options, key, def, &local_err);
-
-    if (local_err) {
-        error_propagate(errp, local_err);
-        error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "
-                          "mega-, giga-, tera-, peta-\nand exabytes, respectively.\n");
-    }
+    uint64_t v = qdict_get_size_opt(options, key, def, errp);
     qdict_del(options, key);
     return v;
 }
