@@ -20,7 +20,8 @@
  * refcount structure that cannot be trusted, makes BDRV_FIX_ERRORS write a
  * whole new refcount structure from the counts (in clusters nobody uses),
  * switch the header to it, and then release what the old one used.
- * COPIED flags are fixed in place.
+ * COPIED flags are fixed in place (with BDRV_FIX_LEAKS too, as long as
+ * nothing else was found left unrepaired).
  *
  * The messages are printed to stderr in the wording of QEMU's check, so
  * that `qemu-img check` output reads the same.
@@ -707,8 +708,21 @@ static int coroutine_fn check_copied(CheckState *cs)
 {
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
-    bool fix = cs->fix & BDRV_FIX_ERRORS;
+    BdrvCheckResult *r = cs->res;
+    bool fix;
     int ret;
+
+    /* With BDRV_FIX_LEAKS alone a flag is fixed only while the refcounts
+     * can be trusted: nothing found so far is left unrepaired (the leaks
+     * were fixed just before, so a refcount read now is accurate). */
+    if (cs->fix & BDRV_FIX_ERRORS) {
+        fix = true;
+    } else if (cs->fix & BDRV_FIX_LEAKS) {
+        fix = !r->check_errors && r->corruptions == r->corruptions_fixed &&
+              r->leaks == r->leaks_fixed;
+    } else {
+        fix = false;
+    }
 
     for (uint32_t i = 0; i < s->l1_size; i++) {
         uint64_t e = s->l1_table[i];
