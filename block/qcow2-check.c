@@ -642,19 +642,29 @@ out:
     return ret;
 }
 
-/* Compare stored refcounts with the counts; fix what @fix allows.
- * @quiet_leaks: print fixed leaks as repairs only (after a rebuild). */
-static int coroutine_fn compare_refcounts(CheckState *cs, bool *need_rebuild,
+/*
+ * Compare stored refcounts with the counts; fix what @fix allows, in place:
+ * a leak with BDRV_FIX_LEAKS, a refcount below the references with
+ * BDRV_FIX_ERRORS (raising a refcount never frees anything).  A referenced
+ * cluster whose refcount is zero (or cannot be read) asks for a rebuild of
+ * the whole structure instead.  Every mismatch found is counted in
+ * cs->res, and each one fixed in its _fixed counter too.
+ * @after_rebuild: releasing what the old structure used; only the repairs
+ * are printed.
+ */
+static int coroutine_fn compare_refcounts(CheckState *cs, BdrvCheckMode fix,
+                                          bool *need_rebuild,
                                           bool after_rebuild)
 {
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
-    uint64_t n = MAX(cs->nb_clusters, 0);
+    uint64_t n = cs->nb_clusters;
     int ret;
 
     for (uint64_t c = 0; c < n && c < cs->alloc; c++) {
         uint64_t rc;
         uint64_t refs = cs->counts[c];
+        bool leak, repair;
 
         ret = qcow2_get_refcount(bs, c, &rc);
         if (ret < 0) {
@@ -670,33 +680,43 @@ static int coroutine_fn compare_refcounts(CheckState *cs, bool *need_rebuild,
         if (rc == refs) {
             continue;
         }
-        if (rc < refs) {
-            if (!after_rebuild) {
+        leak = rc > refs;
+        if (rc == 0) {
+            *need_rebuild = true;
+            repair = false;
+        } else {
+            repair = leak ? (fix & BDRV_FIX_LEAKS) : (fix & BDRV_FIX_ERRORS);
+        }
+        if (after_rebuild && !repair) {
+            if (!leak) {
                 cs->res->corruptions++;
             }
-            fprintf(stderr, "ERROR cluster %" PRIu64 " refcount=%" PRIu64
-                    " reference=%" PRIu64 "\n", c, rc, refs);
-            *need_rebuild = true;
             continue;
         }
-        /* A leak. */
+        fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64
+                " reference=%" PRIu64 "\n",
+                repair ? "Repairing" : leak ? "Leaked" : "ERROR", c, rc, refs);
         if (!after_rebuild) {
-            fprintf(stderr, "Leaked cluster %" PRIu64 " refcount=%" PRIu64
-                    " reference=%" PRIu64 "\n", c, rc, refs);
-            cs->res->leaks++;
-        }
-        if (cs->fix & BDRV_FIX_LEAKS) {
-            fprintf(stderr, "Repairing cluster %" PRIu64 " refcount=%" PRIu64
-                    " reference=%" PRIu64 "\n", c, rc, refs);
-            ret = qcow2_update_refcount(bs, c << s->cluster_bits,
-                                        s->cluster_size,
-                                        -(int64_t)(rc - refs));
-            if (ret < 0) {
-                cs->res->check_errors++;
-                continue;
+            if (leak) {
+                cs->res->leaks++;
+            } else {
+                cs->res->corruptions++;
             }
-            if (!after_rebuild) {
+        }
+        if (!repair) {
+            continue;
+        }
+        ret = qcow2_update_refcount(bs, c << s->cluster_bits, s->cluster_size,
+                                    (int64_t)refs - (int64_t)rc);
+        if (ret < 0) {
+            cs->res->check_errors++;
+            continue;
+        }
+        if (!after_rebuild) {
+            if (leak) {
                 cs->res->leaks_fixed++;
+            } else {
+                cs->res->corruptions_fixed++;
             }
         }
     }
@@ -810,6 +830,7 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
 {
     BDRVQcow2State *s = bs->opaque;
     CheckState cs = { .bs = bs, .res = res, .fix = fix };
+    BdrvCheckResult pre_compare;
     bool need_rebuild = false;
     int ret;
 
@@ -834,21 +855,30 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
         goto out;
     }
     need_rebuild = cs.rebuild;
-    ret = compare_refcounts(&cs, &need_rebuild, false);
+    /* First report, then (unless the structure must be rebuilt) compare
+     * again and repair in place what @fix allows. */
+    pre_compare = *res;
+    ret = compare_refcounts(&cs, 0, &need_rebuild, false);
     if (ret < 0) {
         goto out;
     }
-    /* Only a rebuild can raise refcounts safely, and only with
-     * BDRV_FIX_ERRORS (QEMU gives up the same way). */
-    if (need_rebuild && (fix & BDRV_FIX_LEAKS) && !(fix & BDRV_FIX_ERRORS)) {
+    if (need_rebuild && fix && !(fix & BDRV_FIX_ERRORS)) {
         fprintf(stderr, "ERROR need to rebuild refcount structures\n");
         res->check_errors++;
         ret = -EIO;
         goto out;
     }
+    if (!need_rebuild && fix && (res->leaks || res->corruptions)) {
+        *res = pre_compare;
+        ret = compare_refcounts(&cs, fix, &need_rebuild, false);
+        if (ret < 0) {
+            goto out;
+        }
+    }
 
     if (need_rebuild && (fix & BDRV_FIX_ERRORS)) {
         uint64_t old_corruptions = res->corruptions;
+        uint64_t old_leaks = res->leaks;
         fprintf(stderr, "Rebuilding refcount structure\n");
         ret = write_refcount_structure(&cs, s->refcount_order);
         if (ret < 0) {
@@ -856,6 +886,7 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
             goto out;
         }
         res->corruptions_fixed = (int)old_corruptions;
+        res->leaks_fixed = (int)old_leaks;
         /* What the old structure used is now a leak: count again and
          * release it. */
         {
@@ -871,7 +902,8 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
             }
             if (ret == 0) {
                 need_rebuild = false;
-                ret = compare_refcounts(&cs, &need_rebuild, true);
+                ret = compare_refcounts(&cs, BDRV_FIX_LEAKS, &need_rebuild,
+                                        true);
             }
             cs.res = res;
             cs.fix = fix;
