@@ -289,9 +289,24 @@ static void coroutine_fn check_refcount_table(CheckState *cs)
             continue;
         }
         if ((e >> s->cluster_bits) >= size_to_clusters(s, s->file_size)) {
+            bool grow = cs->fix & BDRV_FIX_ERRORS;
             fprintf(stderr, "%s refcount block %" PRIu64 " is outside image\n",
-                    (cs->fix & BDRV_FIX_ERRORS) ? "Repairing" : "ERROR", i);
+                    grow ? "Repairing" : "ERROR", i);
             cs->res->corruptions++;
+            /* Repaired as QEMU does: the file grows (with zeroes) to hold
+             * the block, which is then counted like any other; its zero
+             * refcounts make the comparison rebuild the structure. */
+            if (grow && e <= INT64_MAX - s->cluster_size &&
+                ensure_counts(cs, (e >> s->cluster_bits) + 1) == 0 &&
+                bdrv_co_truncate(cs->bs->file, (int64_t)(e + s->cluster_size),
+                                 false, PREALLOC_MODE_OFF, 0, NULL) == 0) {
+                qcow2_file_wrote(s, e, s->cluster_size);
+                cs->nb_clusters = MAX(cs->nb_clusters,
+                                      (e >> s->cluster_bits) + 1);
+                cs->res->corruptions_fixed++;
+                inc_refs(cs, e, s->cluster_size);
+                continue;
+            }
             cs->rebuild = true;
             continue;
         }
@@ -754,9 +769,10 @@ static int coroutine_fn check_copied(CheckState *cs)
             (off >> s->cluster_bits) >= cs->nb_clusters) {
             continue;
         }
+        /* A refcount that cannot be read was reported by the comparison
+         * already: the flag is left alone and not counted again. */
         ret = qcow2_get_refcount(bs, off >> s->cluster_bits, &rc);
         if (ret < 0) {
-            cs->res->check_errors++;
             continue;
         }
         if ((rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
@@ -800,7 +816,6 @@ static int coroutine_fn check_copied(CheckState *cs)
                 } else {
                     ret = qcow2_get_refcount(bs, host >> s->cluster_bits, &rc);
                     if (ret < 0) {
-                        cs->res->check_errors++;
                         continue;
                     }
                 }
@@ -927,11 +942,12 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
     }
 
     /* Statistics and the end of the used part of the file: the last
-     * cluster with a refcount or a reference (as QEMU reports it). */
+     * cluster with a readable refcount or a reference (as QEMU reports
+     * it; at least one cluster, the header). */
     res->bfi.total_clusters = size_to_clusters(s, s->size);
     {
-        uint64_t end = cs.highest;
-        for (uint64_t c = cs.alloc; c-- > end;) {
+        uint64_t end = MAX(cs.highest, 1);
+        for (uint64_t c = cs.alloc; c-- > MAX(end, cs.nb_clusters);) {
             if (cs.counts[c]) {
                 end = c + 1;
                 break;
