@@ -82,9 +82,11 @@ static void inc_refs(CheckState *cs, uint64_t offset, uint64_t size)
     }
     first = offset >> s->cluster_bits;
     last = (offset + size - 1) >> s->cluster_bits;
-    /* Within a cluster of the end of the file is fine (the last cluster
-     * may be short); further out, the reference is broken. */
-    if (offset >= s->file_size && offset - s->file_size >= s->cluster_size) {
+    /* Ending within a cluster of the end of the file is fine (the last
+     * cluster may be short); further out, the reference is broken. */
+    if (UINT64_MAX - offset < size ||
+        (offset + size > s->file_size &&
+         offset + size - s->file_size >= s->cluster_size)) {
         fprintf(stderr, "ERROR: counting reference for region exceeding the "
                 "end of the file by one cluster or more: offset %#" PRIx64
                 " size %#" PRIx64 "\n", offset, size);
@@ -99,7 +101,15 @@ static void inc_refs(CheckState *cs, uint64_t offset, uint64_t size)
         cs->nb_clusters = last + 1;
     }
     for (uint64_t c = first; c <= last; c++) {
-        if (cs->counts[c] != UINT32_MAX) {
+        /* A count that the refcount width cannot hold is a corruption
+         * of its own (the count stays at the maximum). */
+        if (cs->counts[c] >= s->refcount_max) {
+            fprintf(stderr, "ERROR: overflow cluster offset=0x%" PRIx64 "\n"
+                    "Use qemu-img amend to increase the refcount entry width "
+                    "or qemu-img convert to create a clean copy if the image "
+                    "cannot be opened for writing\n", c << s->cluster_bits);
+            cs->res->corruptions++;
+        } else if (cs->counts[c] != UINT32_MAX) {
             cs->counts[c]++;
         }
     }
@@ -810,14 +820,12 @@ static int coroutine_fn check_copied(CheckState *cs)
                      t != QCOW2_CLUSTER_ZERO_ALLOC)) {
                     continue;
                 }
+                /* The stored refcount, wherever the cluster lies (one past
+                 * the end of the file was reported by the counting). */
                 host = le & L2E_OFFSET_MASK;
-                if ((host >> s->cluster_bits) >= cs->nb_clusters) {
-                    rc = 0;
-                } else {
-                    ret = qcow2_get_refcount(bs, host >> s->cluster_bits, &rc);
-                    if (ret < 0) {
-                        continue;
-                    }
+                ret = qcow2_get_refcount(bs, host >> s->cluster_bits, &rc);
+                if (ret < 0) {
+                    continue;
                 }
                 if ((rc == 1) != !!(le & QCOW2_OFLAG_COPIED)) {
                     fprintf(stderr, "%s OFLAG_COPIED data cluster: l2_entry=%"
