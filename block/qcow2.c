@@ -2797,6 +2797,27 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
             error_setg_errno(errp, -ret, "Failed to grow the L1 table");
             goto out;
         }
+        if (prealloc == PREALLOC_MODE_FALLOC ||
+            prealloc == PREALLOC_MODE_FULL) {
+            /* The refcount table moves past everything in use first,
+             * sized for the new clusters, and the data follows it: the
+             * layout QEMU gives a preallocated image or resize. */
+            uint64_t used = MAX(s->alloc_end,
+                                size_to_clusters(s, s->file_size));
+            uint64_t more = size_to_clusters(s, new_size - old) + 2 +
+                            size_to_l1(s->cluster_bits, new_size);
+            uint64_t limit = QCOW2_MAX_HOST_OFFSET >> s->cluster_bits;
+
+            ret = 0;
+            if (used < limit && more < limit - used) {
+                ret = qcow2_relocate_refcount_table(bs, (used + more) <<
+                                                        s->cluster_bits);
+            }
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Preallocation failed");
+                goto out;
+            }
+        }
         if (prealloc != PREALLOC_MODE_OFF) {
             ret = preallocate(bs, old, new_size, prealloc, errp);
             if (ret < 0) {
