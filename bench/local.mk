@@ -38,3 +38,12 @@ bench_qcow2_bench_SOURCES = bench/qcow2-bench.c
 bench_qcow2_bench_LDADD = $(COBLOCK_INTERNAL)
 endif
 dist_noinst_SCRIPTS += bench/qcow2-bench-compare
+
+# qemu-img against QEMU's, workload by workload (bench/compare-qemu), and
+# the memory-bandwidth probe it prints beside the null-co benchmark.
+if OS_LINUX
+noinst_PROGRAMS += bench/membw
+bench_membw_SOURCES = bench/membw.c
+endif
+EXTRA_DIST += bench/membw.c
+dist_noinst_SCRIPTS += bench/compare-qemu

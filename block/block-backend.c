@@ -57,6 +57,13 @@ BlockBackend *blk_new_open_noprefix(const char *filename, QDict *options,
 {
     BlockDriverState *bs = bdrv_open(filename, options, flags, errp);
 
+    if (bs && (flags & BDRV_O_RDWR) && bs->read_only) {
+        /* The caller wants to write, but the options (read-only=on)
+         * made the node read-only: refused, as QEMU refuses it. */
+        error_setg(errp, "Block node is read-only");
+        bdrv_unref(bs);
+        return NULL;
+    }
     return bs ? blk_new_with_bs(bs) : NULL;
 }
 
@@ -209,6 +216,33 @@ int coroutine_fn blk_co_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
 
     qemu_iovec_init_buf(&qiov, (void *)buf, (size_t)bytes);
     return blk_co_pwritev(blk, offset, bytes, &qiov, flags);
+}
+
+int coroutine_fn blk_co_copy_range(BlockBackend *blk_in, int64_t off_in,
+                                   BlockBackend *blk_out, int64_t off_out,
+                                   int64_t bytes, BdrvRequestFlags flags)
+{
+    int ret = blk_check_request(blk_in, off_in, bytes);
+
+    if (ret == 0) {
+        ret = blk_check_request(blk_out, off_out, bytes);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    if (blk_out->bs->read_only) {
+        return -EACCES;
+    }
+    if (!blk_out->enable_write_cache) {
+        flags |= BDRV_REQ_FUA;
+    }
+    blk_in->in_flight++;
+    blk_out->in_flight++;
+    ret = bdrv_co_copy_range(&blk_in->root, off_in, &blk_out->root, off_out,
+                             bytes, flags);
+    blk_out->in_flight--;
+    blk_in->in_flight--;
+    return ret;
 }
 
 int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,

@@ -24,6 +24,7 @@
 #include "util/osdep.h"
 #include "util/atomic.h"
 #include "util/cutils.h"
+#include "util/qdict-json.h"
 #include "block/block_int.h"
 #ifdef _WIN32
 #include "util/win32-error.h"
@@ -148,6 +149,13 @@ static bool is_protocol_driver(const BlockDriver *drv)
     return !drv->is_format && !drv->is_filter;
 }
 
+/* Opened like a protocol: the driver gets the filename and opens its
+ * children itself (protocols, and filters such as blkdebug). */
+static bool opens_own_children(const BlockDriver *drv)
+{
+    return is_protocol_driver(drv) || drv->opens_children;
+}
+
 /* "proto:..." with a known protocol prefix, else NULL.  A filename with
  * a slash before the colon is a path, not a URI. */
 static const BlockDriver *find_protocol_prefix(const char *filename)
@@ -261,7 +269,14 @@ bool bdrv_opt_take_bool(QDict *options, const char *key, bool def, Error **errp)
 uint64_t bdrv_opt_take_size(QDict *options, const char *key, uint64_t def,
                             Error **errp)
 {
-    uint64_t v = qdict_get_size_opt(options, key, def, errp);
+    Error *local_err = NULL;
+    uint64_t v = qdict_get_size_opt(options, key, def, &local_err);
+
+    if (local_err) {
+        error_propagate(errp, local_err);
+        error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "
+                          "mega-, giga-, tera-, peta-\nand exabytes, respectively.\n");
+    }
     qdict_del(options, key);
     return v;
 }
@@ -687,7 +702,7 @@ static void check_leftover_options(BlockDriverState *bs, QDict *options,
     if (!e) {
         return;
     }
-    if (is_protocol_driver(bs->drv)) {
+    if (opens_own_children(bs->drv)) {
         error_setg(errp, "Block protocol '%s' doesn't support the option '%s'",
                    bs->drv->format_name, qdict_entry_key(e));
     } else {
@@ -721,10 +736,14 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
 
     /* 1. json: filenames and generic options */
     if (filename && !strncmp(filename, "json:", 5)) {
-        QDict *json = qdict_parse_json(filename + 5, &local_err);
+        bool not_object;
+        QDict *json = qdict_parse_json_value(filename + 5, &not_object,
+                                             &local_err);
         if (!json) {
             error_propagate(errp, local_err);
-            error_prepend(errp, "Could not parse the JSON options: ");
+            if (!not_object) {
+                error_prepend(errp, "Could not parse the JSON options: ");
+            }
             goto fail;
         }
         qdict_join(options, json, false);
@@ -778,7 +797,7 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         error_setg(errp, "Must specify either driver or file");
         goto fail;
     }
-    if (drv && !is_protocol_driver(drv) && !filename && !qdict_size(file_opts)) {
+    if (drv && !opens_own_children(drv) && !filename && !qdict_size(file_opts)) {
         error_setg(errp, "A block device must be specified for \"file\"");
         goto fail;
     }
@@ -794,7 +813,7 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
     }
 
     /* 3. a format needs its protocol child */
-    if (!drv || !is_protocol_driver(drv)) {
+    if (!drv || !opens_own_children(drv)) {
         const char *file_filename = qdict_get_try_str(file_opts, "filename");
         const char *child_name = filename;
         QDict *child_opts = file_opts;
@@ -804,9 +823,16 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
         }
         file_opts = NULL;
         file_bs = bdrv_open_inherit(child_name, child_opts,
-                                    (flags | BDRV_O_PROTOCOL) & ~BDRV_O_NO_BACKING,
+                                    (flags | BDRV_O_PROTOCOL) &
+                                    ~(BDRV_O_NO_BACKING | BDRV_O_COPY_ON_READ),
                                     NULL, errp);
         if (!file_bs) {
+            goto fail;
+        }
+        if ((flags & BDRV_O_RDWR) && file_bs->read_only) {
+            /* A writable format over a file the options made read-only
+             * (file.read-only=on). */
+            error_setg(errp, "Block node is read-only");
             goto fail;
         }
         if (!bs->filename[0]) {
@@ -844,14 +870,20 @@ static BlockDriverState *bdrv_open_inherit(const char *filename, QDict *options,
                 qdict_put_str(options, "filename", filename);
             }
         }
-        if (qdict_size(file_opts)) {
+        if (qdict_size(file_opts) && !drv->opens_children) {
             error_setg(errp, "Block protocol '%s' doesn't support the option '%s'",
                        drv->format_name, qdict_entry_key(qdict_first(file_opts)));
             goto fail;
         }
     }
 
-    /* 4. the driver's open */
+    /* 4. the driver's open.  Copy-on-read writes to the node it is
+     * enabled on (only that one: children are opened without it), so a
+     * read-only node refuses it before the driver reads anything. */
+    if ((flags & BDRV_O_COPY_ON_READ) && !(flags & BDRV_O_RDWR)) {
+        error_setg(errp, "Can't use copy-on-read on read-only device");
+        goto fail;
+    }
     bs->drv = drv;
     bs->probed = probed;
     bs->options = qdict_clone(options);
@@ -950,6 +982,32 @@ static bool chain_has(const OpenChain *chain, uint64_t dev, uint64_t ino)
     return false;
 }
 
+/* Would @path, opened again as a backing file of @bs (with @bs's open
+ * @flags), fail to take its image locks?  Sets *errp then (the lock
+ * error and its hint). */
+static bool backing_lock_conflict(BlockDriverState *bs, const char *path,
+                                  int flags, Error **errp)
+{
+    const BlockDriver *fmt = bs->backing_format[0]
+                             ? bdrv_find_format(bs->backing_format) : NULL;
+    int pflags = (flags & ~(BDRV_O_RDWR | BDRV_O_NO_BACKING | BDRV_O_CHECK |
+                            BDRV_O_COPY_ON_READ)) | BDRV_O_PROTOCOL;
+    BlockDriverState *proto;
+    bool conflict;
+
+    if (!fmt) {
+        fmt = bs->drv;
+    }
+    proto = bdrv_open_inherit(path, NULL, pflags, NULL, NULL);
+    if (!proto) {
+        return false;
+    }
+    conflict = is_protocol_driver(proto->drv) &&
+               bdrv_apply_perms(proto, fmt, errp) < 0;
+    bdrv_unref(proto);
+    return conflict;
+}
+
 static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
                               int flags, const OpenChain *chain, Error **errp)
 {
@@ -978,7 +1036,15 @@ static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
     snprintf(bs->auto_backing_file, sizeof(bs->auto_backing_file), "%s", path);
 
     if (file_identity(path, &dev, &ino) && chain_has(chain, dev, ino)) {
-        error_setg(errp, "Backing file '%s' creates an infinite loop", path);
+        /* QEMU opens the file again before it sees the loop, so where a
+         * writer above holds the image's "write" lock, that open is
+         * what fails.  Take the locks of a backing file on it to learn
+         * whether it would, and report that first. */
+        if (backing_lock_conflict(bs, path, flags, errp)) {
+            error_prepend(errp, "Could not open backing file: ");
+        } else {
+            error_setg(errp, "Backing file '%s' creates an infinite loop", path);
+        }
         qdict_unref(backing_opts);
         free(path);
         return -ELOOP;
@@ -988,7 +1054,8 @@ static int open_backing_chain(BlockDriverState *bs, QDict *backing_opts,
     }
     /* Backing files are read-only and inherit the cache mode. */
     bflags = (flags & ~(BDRV_O_RDWR | BDRV_O_NO_BACKING | BDRV_O_PROTOCOL |
-                        BDRV_O_CHECK)) | (flags & BDRV_O_FORCE_SHARE);
+                        BDRV_O_CHECK | BDRV_O_COPY_ON_READ)) |
+             (flags & BDRV_O_FORCE_SHARE);
     backing = bdrv_open_inherit(qdict_haskey(backing_opts, "file.filename") ? NULL : path,
                                 backing_opts, bflags, chain, errp);
     if (!backing) {
@@ -1354,4 +1421,126 @@ BlockMeasureInfo *bdrv_measure(const BlockDriver *drv, QemuOpts *opts,
         return NULL;
     }
     return drv->measure(opts, in_bs, errp);
+}
+
+/* ---- debug events ---- */
+
+static const char *const debug_event_names[] = {
+    [BLKDBG_L1_UPDATE] = "l1_update",
+    [BLKDBG_L1_GROW_ALLOC_TABLE] = "l1_grow_alloc_table",
+    [BLKDBG_L1_GROW_WRITE_TABLE] = "l1_grow_write_table",
+    [BLKDBG_L1_GROW_ACTIVATE_TABLE] = "l1_grow_activate_table",
+    [BLKDBG_L2_LOAD] = "l2_load",
+    [BLKDBG_L2_UPDATE] = "l2_update",
+    [BLKDBG_L2_UPDATE_COMPRESSED] = "l2_update_compressed",
+    [BLKDBG_L2_ALLOC_COW_READ] = "l2_alloc_cow_read",
+    [BLKDBG_L2_ALLOC_WRITE] = "l2_alloc_write",
+    [BLKDBG_READ_AIO] = "read_aio",
+    [BLKDBG_READ_BACKING_AIO] = "read_backing_aio",
+    [BLKDBG_READ_COMPRESSED] = "read_compressed",
+    [BLKDBG_WRITE_AIO] = "write_aio",
+    [BLKDBG_WRITE_COMPRESSED] = "write_compressed",
+    [BLKDBG_VMSTATE_LOAD] = "vmstate_load",
+    [BLKDBG_VMSTATE_SAVE] = "vmstate_save",
+    [BLKDBG_COW_READ] = "cow_read",
+    [BLKDBG_COW_WRITE] = "cow_write",
+    [BLKDBG_REFTABLE_LOAD] = "reftable_load",
+    [BLKDBG_REFTABLE_GROW] = "reftable_grow",
+    [BLKDBG_REFTABLE_UPDATE] = "reftable_update",
+    [BLKDBG_REFBLOCK_LOAD] = "refblock_load",
+    [BLKDBG_REFBLOCK_UPDATE] = "refblock_update",
+    [BLKDBG_REFBLOCK_UPDATE_PART] = "refblock_update_part",
+    [BLKDBG_REFBLOCK_ALLOC] = "refblock_alloc",
+    [BLKDBG_REFBLOCK_ALLOC_HOOKUP] = "refblock_alloc_hookup",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE] = "refblock_alloc_write",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS] = "refblock_alloc_write_blocks",
+    [BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE] = "refblock_alloc_write_table",
+    [BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE] = "refblock_alloc_switch_table",
+    [BLKDBG_CLUSTER_ALLOC] = "cluster_alloc",
+    [BLKDBG_CLUSTER_ALLOC_BYTES] = "cluster_alloc_bytes",
+    [BLKDBG_CLUSTER_FREE] = "cluster_free",
+    [BLKDBG_FLUSH_TO_OS] = "flush_to_os",
+    [BLKDBG_FLUSH_TO_DISK] = "flush_to_disk",
+    [BLKDBG_PWRITEV_RMW_HEAD] = "pwritev_rmw_head",
+    [BLKDBG_PWRITEV_RMW_AFTER_HEAD] = "pwritev_rmw_after_head",
+    [BLKDBG_PWRITEV_RMW_TAIL] = "pwritev_rmw_tail",
+    [BLKDBG_PWRITEV_RMW_AFTER_TAIL] = "pwritev_rmw_after_tail",
+    [BLKDBG_PWRITEV] = "pwritev",
+    [BLKDBG_PWRITEV_ZERO] = "pwritev_zero",
+    [BLKDBG_PWRITEV_DONE] = "pwritev_done",
+    [BLKDBG_EMPTY_IMAGE_PREPARE] = "empty_image_prepare",
+    [BLKDBG_L1_SHRINK_WRITE_TABLE] = "l1_shrink_write_table",
+    [BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS] = "l1_shrink_free_l2_clusters",
+    [BLKDBG_COR_WRITE] = "cor_write",
+    [BLKDBG_CLUSTER_ALLOC_SPACE] = "cluster_alloc_space",
+    [BLKDBG_NONE] = "none",
+};
+_Static_assert(ARRAY_SIZE(debug_event_names) == BLKDBG__MAX,
+               "every BlkdebugEvent needs a name");
+
+const char *bdrv_debug_event_name(BlkdebugEvent ev)
+{
+    if ((unsigned)ev >= BLKDBG__MAX) {
+        return NULL;
+    }
+    return debug_event_names[ev];
+}
+
+int bdrv_debug_event_lookup(const char *name)
+{
+    int i;
+
+    for (i = 0; i < BLKDBG__MAX; i++) {
+        if (!strcmp(debug_event_names[i], name)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent ev)
+{
+    if (bs && bs->drv && bs->drv->debug_event) {
+        bs->drv->debug_event(bs, ev);
+    }
+}
+
+/* The first node from @bs down the file/filter chain whose driver has
+ * breakpoints. */
+static BlockDriverState *debug_node(BlockDriverState *bs)
+{
+    while (bs && bs->drv && !bs->drv->debug_breakpoint) {
+        bs = bs->file ? bs->file->bs : NULL;
+    }
+    return bs && bs->drv ? bs : NULL;
+}
+
+int bdrv_debug_breakpoint(BlockDriverState *bs, const char *event,
+                          const char *tag)
+{
+    bs = debug_node(bs);
+    return bs ? bs->drv->debug_breakpoint(bs, event, tag) : -ENOTSUP;
+}
+
+int bdrv_debug_remove_breakpoint(BlockDriverState *bs, const char *tag)
+{
+    bs = debug_node(bs);
+    return bs ? bs->drv->debug_remove_breakpoint(bs, tag) : -ENOTSUP;
+}
+
+int bdrv_debug_resume(BlockDriverState *bs, const char *tag)
+{
+    bs = debug_node(bs);
+    return bs ? bs->drv->debug_resume(bs, tag) : -ENOTSUP;
+}
+
+bool bdrv_debug_has_breakpoints(BlockDriverState *bs)
+{
+    return debug_node(bs) != NULL;
+}
+
+bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag)
+{
+    bs = debug_node(bs);
+    return bs ? bs->drv->debug_is_suspended(bs, tag) : false;
 }

@@ -18,6 +18,8 @@ extern const BlockDriver bdrv_qcow2;
 extern const BlockDriver bdrv_nbd;
 extern const BlockDriver bdrv_nbd_tcp;
 extern const BlockDriver bdrv_nbd_unix;
+extern const BlockDriver bdrv_blkdebug;
+extern const BlockDriver bdrv_log_writes;
 
 const BlockDriver *const bdrv_builtin_drivers[] = {
     &bdrv_raw,
@@ -27,5 +29,7 @@ const BlockDriver *const bdrv_builtin_drivers[] = {
     &bdrv_nbd,
     &bdrv_nbd_tcp,
     &bdrv_nbd_unix,
+    &bdrv_blkdebug,
+    &bdrv_log_writes,
     NULL
 };

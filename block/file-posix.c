@@ -115,6 +115,11 @@ typedef struct BDRVRawState {
     bool has_punch_hole;
     bool has_zero_range;
     bool has_seek_data;
+    /* preadv2(RWF_NOWAIT) works on this descriptor (not O_DIRECT; the
+     * kernel knows the flag): reads try the page cache inline first. */
+    bool try_nowait;
+    /* copy_file_range(2) is known to the kernel (cleared on ENOSYS). */
+    bool has_copy_range;
 
     int flush_error;            /* sticky: see the file comment */
 
@@ -890,6 +895,7 @@ static int raw_open(BlockDriverState *bs, QDict *options, int flags,
 
     s->fd = -1;
     s->has_punch_hole = s->has_zero_range = s->has_seek_data = true;
+    s->has_copy_range = true;
     s->perm = 0;
     s->shared_perm = BLK_PERM_ALL;
 
@@ -954,6 +960,7 @@ static int raw_open(BlockDriverState *bs, QDict *options, int flags,
     }
 
     s->direct = (flags & BDRV_O_NOCACHE) != 0;
+    s->try_nowait = !s->direct;
     s->open_flags = O_CLOEXEC;
     s->open_flags |= (flags & BDRV_O_RDWR) ? O_RDWR : O_RDONLY;
     if (s->direct) {
@@ -1085,6 +1092,45 @@ static void raw_refresh_engine(BDRVRawState *s)
     }
 }
 
+/*
+ * The thread-pool engine's fast path for reads through the page cache:
+ * when every byte is cached, preadv2(RWF_NOWAIT) copies it at once, and
+ * the request costs one system call instead of a trip through a worker
+ * thread, its wake-up and the completion bottom half.  Anything short of
+ * the whole request (a page not cached, the end of the file, an error)
+ * leaves it to the worker, which reads it all again; a kernel that does
+ * not know the flag turns the path off.  Never on O_DIRECT descriptors,
+ * where the call would wait for the disk.
+ */
+/* Larger reads are left to the workers: there the copy, not the trip
+ * through the pool, is the cost, and workers copy in parallel while the
+ * loop goes on. */
+#define RAW_INLINE_READ_MAX (128 * KiB)
+
+static bool raw_read_cached(BDRVRawState *s, int64_t offset, QEMUIOVector *qiov)
+{
+#if defined(RWF_NOWAIT) && defined(HAVE_PREADV2)
+    ssize_t n;
+
+    if (qiov->niov > IOV_MAX) {
+        return false;
+    }
+    n = preadv2(s->fd, qiov->iov, qiov->niov, offset, RWF_NOWAIT);
+    if (n == (ssize_t)qiov->size) {
+        raw_aio_mark_defined(qiov, 0, qiov->size);
+        return true;
+    }
+    if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+        s->try_nowait = false;
+    }
+#else
+    (void)s;
+    (void)offset;
+    (void)qiov;
+#endif
+    return false;
+}
+
 static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
                                       QEMUIOVector *qiov, RawAioType type)
 {
@@ -1101,6 +1147,11 @@ static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
                                 s->aio_max_batch);
 #endif
     default:
+        if (type == RAW_AIO_READ && s->try_nowait &&
+            qiov->size <= RAW_INLINE_READ_MAX &&
+            raw_read_cached(s, offset, qiov)) {
+            return 0;
+        }
         return raw_threads_co_submit(qemu_get_current_aio_context(), s->fd,
                                      offset, qiov, type);
     }
@@ -1204,6 +1255,98 @@ static int coroutine_fn raw_co_alloc(BDRVRawState *s, RawAllocWork *w)
     ret = raw_run_blocking(raw_work_alloc, w);
     s->has_punch_hole = w->punch_hole;
     s->has_zero_range = w->zero_range;
+    return ret;
+}
+
+/* ---- copy offload ---- */
+
+typedef struct RawCopyWork {
+    int src_fd, dst_fd;
+    int64_t src_offset, dst_offset, bytes;
+    bool no_syscall;            /* out: the kernel lacks copy_file_range */
+} RawCopyWork;
+
+/* Runs on a worker: copy_file_range(2) until all bytes are copied.  On
+ * one file system the kernel may share extents (reflinks) or copy inside
+ * the page cache; either way the data never passes through us. */
+static int raw_work_copy(void *opaque)
+{
+    RawCopyWork *w = opaque;
+#ifdef HAVE_COPY_FILE_RANGE
+    int64_t done = 0;
+
+    while (done < w->bytes) {
+        off_t in = (off_t)(w->src_offset + done);
+        off_t out = (off_t)(w->dst_offset + done);
+        ssize_t n = copy_file_range(w->src_fd, &in, w->dst_fd, &out,
+                                    (size_t)MIN(w->bytes - done, (int64_t)GiB),
+                                    0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == ENOSYS) {
+                w->no_syscall = true;
+            }
+            /* EXDEV (two file systems), EINVAL (overlap, a file type
+             * that cannot), EOPNOTSUPP...: the caller copies by hand;
+             * real I/O errors are reported as such. */
+            return (errno == EIO || errno == ENOSPC || errno == EDQUOT ||
+                    errno == EFBIG || errno == ENOMEM) ? -errno : -ENOTSUP;
+        }
+        if (n == 0) {
+            /* The source ends before the range does (it shrank): reads
+             * know how to fill that with zeroes. */
+            return -ENOTSUP;
+        }
+        done += n;
+    }
+    return 0;
+#else
+    w->no_syscall = true;
+    return -ENOTSUP;
+#endif
+}
+
+static int coroutine_fn raw_co_copy_range_from(BlockDriverState *bs,
+                                               int64_t offset, int64_t bytes,
+                                               BdrvChild *dst,
+                                               int64_t dst_offset,
+                                               BdrvRequestFlags flags)
+{
+    return bdrv_co_copy_range_to(dst, dst_offset, bs, offset, bytes, flags);
+}
+
+static int coroutine_fn raw_co_copy_range_to(BlockDriverState *bs,
+                                             int64_t offset, int64_t bytes,
+                                             BlockDriverState *src,
+                                             int64_t src_offset,
+                                             BdrvRequestFlags flags)
+{
+    BDRVRawState *s = bs->opaque;
+    BDRVRawState *ss;
+    RawCopyWork w;
+    int ret;
+
+    /* Only between two nodes of this driver, both through the page cache
+     * (O_DIRECT would need the kernel's bounce rules on both ends). */
+    if (src->drv != bs->drv || !s->has_copy_range || s->direct ||
+        s->fd < 0) {
+        return -ENOTSUP;
+    }
+    ss = src->opaque;
+    if (ss->fd < 0 || ss->direct) {
+        return -ENOTSUP;
+    }
+    w = (RawCopyWork) {
+        .src_fd = ss->fd, .dst_fd = s->fd, .src_offset = src_offset,
+        .dst_offset = offset, .bytes = bytes,
+    };
+    ret = raw_run_blocking(raw_work_copy, &w);
+    if (w.no_syscall) {
+        s->has_copy_range = false;
+    }
+    (void)flags;    /* FUA is not supported here: the core flushes */
     return ret;
 }
 
@@ -1511,11 +1654,6 @@ static int coroutine_fn raw_co_create(BlockDriver *drv, const char *filename,
     if (ret < 0) {
         return ret;
     }
-    if (prealloc == PREALLOC_MODE_METADATA) {
-        error_setg(errp, "Unsupported preallocation mode: %s",
-                   raw_prealloc_name(prealloc));
-        return -ENOTSUP;
-    }
     if (hint > UINT32_MAX) {
         error_setg(errp, "Extent size hint is too large");
         return -EINVAL;
@@ -1550,6 +1688,14 @@ static int coroutine_fn raw_co_create(BlockDriver *drv, const char *filename,
     if (ftruncate(fd, 0) < 0) {
         ret = -errno;
         error_setg_errno(errp, errno, "Could not resize file");
+        goto out;
+    }
+    if (prealloc == PREALLOC_MODE_METADATA) {
+        /* Refused only now, as QEMU refuses it: the file is left
+         * created (or truncated) and empty. */
+        error_setg(errp, "Unsupported preallocation mode: %s",
+                   raw_prealloc_name(prealloc));
+        ret = -ENOTSUP;
         goto out;
     }
     if (hint) {
@@ -1637,6 +1783,8 @@ const BlockDriver bdrv_file = {
     .flush = raw_co_flush,
     .block_status = raw_co_block_status,
     .truncate = raw_co_truncate,
+    .copy_range_from = raw_co_copy_range_from,
+    .copy_range_to = raw_co_copy_range_to,
     .getlength = raw_getlength,
     .get_allocated_file_size = raw_get_allocated_file_size,
 

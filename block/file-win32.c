@@ -1736,11 +1736,6 @@ static int coroutine_fn win32_co_create(BlockDriver *drv, const char *filename,
     if (ret < 0) {
         return ret;
     }
-    if (prealloc == PREALLOC_MODE_METADATA) {
-        error_setg(errp, "Unsupported preallocation mode: %s",
-                   win32_prealloc_name(prealloc));
-        return -ENOTSUP;
-    }
     if (hint > UINT32_MAX) {
         error_setg(errp, "Extent size hint is too large");
         return -EINVAL;
@@ -1771,6 +1766,13 @@ static int coroutine_fn win32_co_create(BlockDriver *drv, const char *filename,
     ret = win32_set_eof(st.h, 0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not resize file");
+        goto out;
+    }
+    if (prealloc == PREALLOC_MODE_METADATA) {
+        /* As on POSIX: the file stays, created or truncated, empty. */
+        error_setg(errp, "Unsupported preallocation mode: %s",
+                   win32_prealloc_name(prealloc));
+        ret = -ENOTSUP;
         goto out;
     }
     /* Without preallocation, space is taken as it is written, as on

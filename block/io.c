@@ -329,6 +329,156 @@ static int check_request(BlockDriverState *bs, int64_t offset, int64_t bytes)
     return 0;
 }
 
+/* ---- copy-on-read ---- */
+
+/* Largest run of unallocated clusters copied through one bounce buffer. */
+#define COR_CHUNK (1 * MiB)
+
+static int coroutine_fn bdrv_aligned_pwritev(BlockDriverState *bs,
+                                             int64_t offset, int64_t bytes,
+                                             QEMUIOVector *qiov,
+                                             size_t qiov_offset,
+                                             BdrvRequestFlags flags,
+                                             TrackedRequest *tr);
+static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
+                                                 int64_t offset, int64_t bytes,
+                                                 BdrvRequestFlags flags);
+
+/*
+ * Read [offset, offset + bytes) of @bs and copy what the read finds below
+ * @bs (in its backing chain) into @bs itself.  The request is widened to
+ * whole clusters and serialising over them: older overlapping requests
+ * finish first and newer ones wait, so a write that raced with the copy
+ * is never overwritten by backing data.  Each run of the widened range
+ * is asked whether @bs holds it: held runs are read as usual (only the
+ * part the caller wants), missing ones are read whole into a bounce
+ * buffer, written back to @bs (as a zero write when all zero, which a
+ * format records as zero clusters) and the caller's part copied out.
+ * A failed copy fails the read.
+ */
+static int coroutine_fn bdrv_co_copy_on_readv(BlockDriverState *bs,
+                                              int64_t offset, int64_t bytes,
+                                              QEMUIOVector *qiov,
+                                              size_t qiov_offset)
+{
+    uint32_t align = bs->bl.request_alignment;
+    int64_t cluster = align, total, start, end, cur, chunk_max;
+    int64_t req_end = offset + bytes;
+    BlockDriverInfo bdi;
+    TrackedRequest tr;
+    uint8_t *bounce = NULL;
+    size_t bounce_len = 0;
+    int ret = 0;
+
+    if (bdrv_get_info(bs, &bdi) == 0 && bdi.cluster_size > 0) {
+        cluster = QEMU_ALIGN_UP((int64_t)bdi.cluster_size, (int64_t)align);
+    }
+    total = bdrv_getlength(bs);
+    if (total < 0) {
+        return (int)total;
+    }
+    start = QEMU_ALIGN_DOWN(offset, cluster);
+    end = MIN(QEMU_ALIGN_UP(req_end, cluster), QEMU_ALIGN_UP(total, align));
+    chunk_max = MAX(cluster, QEMU_ALIGN_DOWN((int64_t)COR_CHUNK, cluster));
+
+    tracked_begin(&tr, bs, start, end - start, false, start, end - start);
+    wait_serialising(&tr);
+
+    for (cur = start; cur < end && ret == 0; ) {
+        int64_t pnum = 0, n, a, b;
+        int allocated;
+
+        allocated = bdrv_co_is_allocated(bs, cur, MIN(end - cur, chunk_max),
+                                         &pnum);
+        if (allocated < 0) {
+            ret = allocated;
+            break;
+        }
+        /* Whole alignment blocks; a status that ends at the (unaligned)
+         * end of the image covers the block it ends in. */
+        n = pnum > 0 ? QEMU_ALIGN_UP(pnum, align) : end - cur;
+        n = MIN(n, MIN(end - cur, chunk_max));
+        a = MAX(cur, offset);           /* the caller's part of the run */
+        b = MIN(cur + n, req_end);
+
+        if (allocated) {
+            int64_t ra, rb;
+
+            if (a >= b) {
+                cur += n;
+                continue;
+            }
+            ra = QEMU_ALIGN_DOWN(a, align);
+            rb = MIN(QEMU_ALIGN_UP(b, align), cur + n);
+            if (ra == a && rb == b) {
+                ret = bdrv_aligned_preadv(bs, a, b - a, qiov,
+                                          qiov_offset + (size_t)(a - offset),
+                                          &tr);
+            } else {
+                QEMUIOVector bq;
+                uint8_t *buf = qemu_memalign(MAX(bs->bl.min_mem_alignment,
+                                                 sizeof(void *)),
+                                             (size_t)(rb - ra));
+
+                qemu_iovec_init_buf(&bq, buf, (size_t)(rb - ra));
+                ret = bdrv_aligned_preadv(bs, ra, rb - ra, &bq, 0, &tr);
+                if (ret == 0) {
+                    qemu_iovec_from_buf(qiov, qiov_offset + (size_t)(a - offset),
+                                        buf + (a - ra), (size_t)(b - a));
+                }
+                qemu_vfree(buf);
+            }
+        } else {
+            QEMUIOVector bq;
+
+            if (!bounce) {
+                bounce_len = (size_t)MIN(end - start, chunk_max);
+                bounce = qemu_memalign(MAX(bs->bl.min_mem_alignment,
+                                           sizeof(void *)), bounce_len);
+            }
+            assert((size_t)n <= bounce_len);
+            qemu_iovec_init_buf(&bq, bounce, (size_t)n);
+            ret = bdrv_aligned_preadv(bs, cur, n, &bq, 0, &tr);
+            if (ret == 0) {
+                if (bs->drv->pwrite_zeroes && buffer_is_zero(bounce, (size_t)n)) {
+                    ret = bdrv_co_do_pwrite_zeroes(bs, cur, n, 0);
+                } else {
+                    ret = bdrv_aligned_pwritev(bs, cur, n, &bq, 0, 0, &tr);
+                }
+            }
+            if (ret == 0 && a < b) {
+                qemu_iovec_from_buf(qiov, qiov_offset + (size_t)(a - offset),
+                                    bounce + (a - cur), (size_t)(b - a));
+            }
+        }
+        cur += n;
+    }
+
+    tracked_end(&tr);
+    qemu_vfree(bounce);
+    return ret;
+}
+
+/* Does this read copy on read?  Asked per request, through the flag, or
+ * for every read of a node opened with BDRV_O_COPY_ON_READ; never on a
+ * read-only node, nor for a range that reaches past the end of the image
+ * (nothing could be written there). */
+static bool copy_on_read_wanted(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, BdrvRequestFlags flags)
+{
+    int64_t total;
+
+    if (!(flags & BDRV_REQ_COPY_ON_READ) &&
+        !(bs->open_flags & BDRV_O_COPY_ON_READ)) {
+        return false;
+    }
+    if (bs->read_only || node_is_growable(bs)) {
+        return false;
+    }
+    total = bdrv_getlength(bs);
+    return total >= 0 && offset + bytes <= total;
+}
+
 int coroutine_fn bdrv_co_preadv_part(BdrvChild *child, int64_t offset,
                                      int64_t bytes, QEMUIOVector *qiov,
                                      size_t qiov_offset, BdrvRequestFlags flags)
@@ -347,7 +497,9 @@ int coroutine_fn bdrv_co_preadv_part(BdrvChild *child, int64_t offset,
         return 0;
     }
     bdrv_inc_in_flight(bs);
-    if (padding_needed(bs, offset, bytes, &pad)) {
+    if (copy_on_read_wanted(bs, offset, bytes, flags)) {
+        ret = bdrv_co_copy_on_readv(bs, offset, bytes, qiov, qiov_offset);
+    } else if (padding_needed(bs, offset, bytes, &pad)) {
         padding_build(bs, &pad, qiov, qiov_offset, bytes);
         tracked_begin(&tr, bs, pad.aligned_offset, pad.aligned_bytes, false, 0, 0);
         ret = bdrv_aligned_preadv(bs, pad.aligned_offset, pad.aligned_bytes,
@@ -427,6 +579,7 @@ static int coroutine_fn bdrv_aligned_pwritev(BlockDriverState *bs,
         /* Compressed writes cover whole clusters and are not split. */
         max_transfer = bytes;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV);
     while (done < bytes) {
         int64_t n = MIN(bytes - done, max_transfer);
         ret = bdrv_driver_pwritev(bs, offset + done, n, qiov, qiov_offset + done,
@@ -436,6 +589,7 @@ static int coroutine_fn bdrv_aligned_pwritev(BlockDriverState *bs,
         }
         done += n;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV_DONE);
     /* Count the write before an emulated FUA flush looks at the count. */
     bs->write_gen++;
     if (emulate_fua) {
@@ -470,6 +624,7 @@ static int coroutine_fn bdrv_co_do_pwrite_zeroes(BlockDriverState *bs,
     if (max_zero <= 0) {
         max_zero = align;
     }
+    bdrv_debug_event(bs, BLKDBG_PWRITEV_ZERO);
     while (bytes > 0 && ret == 0) {
         int64_t num = bytes;
 
@@ -624,7 +779,9 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
         ret = 0;
         if (pad.head) {
             qemu_iovec_init_buf(&blk, pad.buf, align);
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_HEAD);
             ret = bdrv_aligned_preadv(bs, pad.aligned_offset, align, &blk, 0, &tr);
+            bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_HEAD);
         }
         if (ret == 0 && pad.tail) {
             int64_t tail_block = pad.aligned_offset + pad.aligned_bytes - align;
@@ -633,7 +790,9 @@ int coroutine_fn bdrv_co_pwritev_part(BdrvChild *child, int64_t offset,
                 memcpy(pad.buf + align, pad.buf, align);
             } else {
                 qemu_iovec_init_buf(&blk, pad.buf + align, align);
+                bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_TAIL);
                 ret = bdrv_aligned_preadv(bs, tail_block, align, &blk, 0, &tr);
+                bdrv_debug_event(bs, BLKDBG_PWRITEV_RMW_AFTER_TAIL);
             }
         }
         if (ret == 0) {
@@ -673,6 +832,123 @@ int coroutine_fn bdrv_co_pwrite_zeroes(BdrvChild *child, int64_t offset,
 {
     return bdrv_co_pwritev_part(child, offset, bytes, NULL, 0,
                                 flags | BDRV_REQ_ZERO_WRITE);
+}
+
+/* ---- copy offload ---- */
+
+/* Whether [offset, offset + bytes) of @bs is a range a copy may offload:
+ * whole blocks (or up to the end of the node) inside the node.  Anything
+ * else is -ENOTSUP, left to the caller's reads and writes, which know how
+ * to pad and to read past the end. */
+static int copy_range_check(BlockDriverState *bs, int64_t offset,
+                            int64_t bytes, bool write)
+{
+    uint32_t align;
+    int64_t total;
+    int ret = check_request(bs, offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    if (write && bs->read_only) {
+        return -EPERM;
+    }
+    align = bs->bl.request_alignment;
+    total = bdrv_getlength(bs);
+    if (total < 0) {
+        return (int)total;
+    }
+    if (!QEMU_IS_ALIGNED(offset, align) ||
+        (!QEMU_IS_ALIGNED(bytes, align) && offset + bytes != total)) {
+        return -ENOTSUP;
+    }
+    if (offset + bytes > total && !(write && node_is_growable(bs))) {
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+int coroutine_fn bdrv_co_copy_range_from(BdrvChild *src, int64_t src_offset,
+                                         BdrvChild *dst, int64_t dst_offset,
+                                         int64_t bytes,
+                                         BdrvRequestFlags write_flags)
+{
+    BlockDriverState *bs = src->bs;
+    TrackedRequest tr;
+    int ret;
+
+    ret = copy_range_check(bs, src_offset, bytes, false);
+    if (ret < 0) {
+        return ret;
+    }
+    if (!bs->drv->copy_range_from || (write_flags & ~BDRV_REQ_FUA)) {
+        return -ENOTSUP;
+    }
+    if (bytes == 0) {
+        return 0;
+    }
+    bdrv_inc_in_flight(bs);
+    tracked_begin(&tr, bs, src_offset, bytes, false, 0, 0);
+    wait_serialising(&tr);
+    ret = bs->drv->copy_range_from(bs, src_offset, bytes, dst, dst_offset,
+                                   write_flags);
+    assert(ret <= 0);
+    tracked_end(&tr);
+    bdrv_dec_in_flight(bs);
+    return ret;
+}
+
+int coroutine_fn bdrv_co_copy_range_to(BdrvChild *dst, int64_t dst_offset,
+                                       BlockDriverState *src,
+                                       int64_t src_offset, int64_t bytes,
+                                       BdrvRequestFlags write_flags)
+{
+    BlockDriverState *bs = dst->bs;
+    bool emulate_fua = false;
+    TrackedRequest tr;
+    int ret;
+
+    ret = copy_range_check(bs, dst_offset, bytes, true);
+    if (ret < 0) {
+        return ret;
+    }
+    /* Zero detection looks at the data, which an offloaded copy never
+     * shows us. */
+    if (!bs->drv->copy_range_to || (write_flags & ~BDRV_REQ_FUA) ||
+        bs->detect_zeroes != BLOCKDEV_DETECT_ZEROES_OFF) {
+        return -ENOTSUP;
+    }
+    if (bytes == 0) {
+        return 0;
+    }
+    if ((write_flags & BDRV_REQ_FUA) &&
+        !(bs->supported_write_flags & BDRV_REQ_FUA)) {
+        write_flags &= ~BDRV_REQ_FUA;
+        emulate_fua = true;
+    }
+    bdrv_inc_in_flight(bs);
+    tracked_begin(&tr, bs, dst_offset, bytes, true, 0, 0);
+    wait_serialising(&tr);
+    ret = bs->drv->copy_range_to(bs, dst_offset, bytes, src, src_offset,
+                                 write_flags);
+    assert(ret <= 0);
+    tracked_end(&tr);
+    /* Even a failed or refused copy may have written part of the range. */
+    bs->write_gen++;
+    write_finished(bs, dst_offset, bytes, ret);
+    if (ret == 0 && emulate_fua) {
+        ret = bdrv_co_flush(bs);
+    }
+    bdrv_dec_in_flight(bs);
+    return ret;
+}
+
+int coroutine_fn bdrv_co_copy_range(BdrvChild *src, int64_t src_offset,
+                                    BdrvChild *dst, int64_t dst_offset,
+                                    int64_t bytes, BdrvRequestFlags write_flags)
+{
+    return bdrv_co_copy_range_from(src, src_offset, dst, dst_offset, bytes,
+                                   write_flags);
 }
 
 /* ---- discard ---- */
@@ -812,6 +1088,9 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
     if (bs->flushed_gen == current_gen) {
         goto out;
     }
+    if (bs->file) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_FLUSH_TO_OS);
+    }
     if (bs->drv->flush &&
         (!(bs->open_flags & BDRV_O_NO_FLUSH) || !is_protocol_node(bs))) {
         ret = bs->drv->flush(bs);
@@ -821,6 +1100,9 @@ int coroutine_fn bdrv_co_flush(BlockDriverState *bs)
              * flush of this node can claim success. */
             bs->flush_error = ret;
         }
+    }
+    if (ret == 0 && bs->file) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_FLUSH_TO_DISK);
     }
     if (ret == 0) {
         QLIST_FOREACH(child, &bs->children, next) {

@@ -1,9 +1,11 @@
 # block/: the block layer (drivers, generic I/O path, BlockBackend).
 BLOCK_SOURCES = \
+	block/blkdebug.c \
 	block/block.c \
 	block/block-backend.c \
 	block/drivers.c \
 	block/io.c \
+	block/log-writes.c \
 	block/null.c \
 	block/qemu-opts.c \
 	block/raw-format.c \
@@ -20,7 +22,8 @@ QCOW2_SOURCES = \
 noinst_HEADERS += block/qcow2.h
 
 pkginclude_HEADERS += include/coblock/block.h
-noinst_HEADERS += include/block/block.h include/block/block_int.h
+noinst_HEADERS += include/block/block.h include/block/block_int.h \
+	include/block/log-writes.h
 
 # The file protocol driver on Windows (overlapped I/O, completion port).
 if OS_WINDOWS

@@ -208,6 +208,11 @@ static int coroutine_fn cache_entry_write(BlockDriverState *bs, Qcow2Cache *c,
     if (ret < 0) {
         return ret;
     }
+    if (c == ((BDRVQcow2State *)bs->opaque)->refcount_cache) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_UPDATE_PART);
+    } else if (c == ((BDRVQcow2State *)bs->opaque)->l2_cache) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_L2_UPDATE);
+    }
     ret = qcow2_file_pwrite(bs, e->offset, c->entry_size, cache_table(c, i));
     if (ret < 0) {
         return ret;
@@ -346,6 +351,9 @@ static int coroutine_fn cache_do_get(BlockDriverState *bs, Qcow2Cache *c,
         return i;
     }
     if (read_from_disk) {
+        if (c == ((BDRVQcow2State *)bs->opaque)->l2_cache) {
+            bdrv_debug_event(bs->file->bs, BLKDBG_L2_LOAD);
+        }
         ret = qcow2_file_pread(bs, offset, c->entry_size, cache_table(c, i));
         if (ret < 0) {
             return ret;

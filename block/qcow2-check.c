@@ -684,6 +684,7 @@ static int coroutine_fn compare_refcounts(CheckState *cs, BdrvCheckMode fix,
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
     uint64_t n = cs->nb_clusters;
+    Qcow2RefcountReader rd = { 0 };
     int ret;
 
     for (uint64_t c = 0; c < n && c < cs->alloc; c++) {
@@ -691,7 +692,7 @@ static int coroutine_fn compare_refcounts(CheckState *cs, BdrvCheckMode fix,
         uint64_t refs = cs->counts[c];
         bool leak, repair;
 
-        ret = qcow2_get_refcount(bs, c, &rc);
+        ret = qcow2_refcount_reader_get(bs, &rd, c, &rc);
         if (ret < 0) {
             fprintf(stderr, "Can't get refcount for cluster %" PRIu64 ": %s\n",
                     c, strerror(-ret));
@@ -731,6 +732,8 @@ static int coroutine_fn compare_refcounts(CheckState *cs, BdrvCheckMode fix,
         if (!repair) {
             continue;
         }
+        /* The repair changes refcounts. */
+        qcow2_refcount_reader_end(bs, &rd);
         ret = qcow2_update_refcount(bs, c << s->cluster_bits, s->cluster_size,
                                     (int64_t)refs - (int64_t)rc);
         if (ret < 0) {
@@ -745,6 +748,7 @@ static int coroutine_fn compare_refcounts(CheckState *cs, BdrvCheckMode fix,
             }
         }
     }
+    qcow2_refcount_reader_end(bs, &rd);
     return 0;
 }
 
@@ -754,6 +758,7 @@ static int coroutine_fn check_copied(CheckState *cs)
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
     BdrvCheckResult *r = cs->res;
+    Qcow2RefcountReader rd = { 0 };
     bool fix;
     int ret;
 
@@ -823,7 +828,8 @@ static int coroutine_fn check_copied(CheckState *cs)
                 /* The stored refcount, wherever the cluster lies (one past
                  * the end of the file was reported by the counting). */
                 host = le & L2E_OFFSET_MASK;
-                ret = qcow2_get_refcount(bs, host >> s->cluster_bits, &rc);
+                ret = qcow2_refcount_reader_get(bs, &rd,
+                                                host >> s->cluster_bits, &rc);
                 if (ret < 0) {
                     continue;
                 }
@@ -844,6 +850,7 @@ static int coroutine_fn check_copied(CheckState *cs)
             qcow2_cache_put(s->l2_cache, (void **)&slice);
         }
     }
+    qcow2_refcount_reader_end(bs, &rd);
     return 0;
 }
 

@@ -211,6 +211,7 @@ int coroutine_fn qcow2_write_l1_entry(BlockDriverState *bs, uint64_t l1_index)
     if (ret < 0) {
         return ret;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_L1_UPDATE);
     return qcow2_file_pwrite(bs, off, n * 8, buf);
 }
 
@@ -236,6 +237,13 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, uint64_t l1_index)
     if (new_l2 < 0) {
         return (int)new_l2;
     }
+    if (new_l2 == 0) {
+        /* Only a refcount of 0 for the header cluster (a damaged image)
+         * makes the allocator hand it out. */
+        qcow2_signal_corruption(bs, true, -1, -1, "Preventing invalid "
+                                "allocation of L2 table at offset 0");
+        return -EIO;
+    }
     /* The new table's refcount goes to disk first, lazy refcounts or not
      * (as QEMU does: a table is worth a flush). */
     ret = qcow2_cache_flush(bs, s->refcount_cache);
@@ -250,6 +258,7 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, uint64_t l1_index)
             goto fail;
         }
         if (old_l2) {
+            bdrv_debug_event(bs->file->bs, BLKDBG_L2_ALLOC_COW_READ);
             ret = qcow2_cache_get(bs, s->l2_cache,
                                   (uint64_t)old_l2 + j * slice_bytes, &os);
             if (ret < 0) {
@@ -261,6 +270,7 @@ static int coroutine_fn l2_allocate(BlockDriverState *bs, uint64_t l1_index)
         }
         qcow2_cache_entry_mark_dirty(s->l2_cache, ns);
         qcow2_cache_put(s->l2_cache, &ns);
+        bdrv_debug_event(bs->file->bs, BLKDBG_L2_ALLOC_WRITE);
         ret = qcow2_cache_flush_entry(bs, s->l2_cache,
                                       (uint64_t)new_l2 + j * slice_bytes);
         if (ret < 0) {
@@ -391,6 +401,7 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
         q2_st64(&be_table[i], new_table[i]);
     }
 
+    bdrv_debug_event(bs->file->bs, BLKDBG_L1_GROW_ALLOC_TABLE);
     new_offset = qcow2_alloc_clusters(bs, new_size * 8);
     if (new_offset < 0) {
         ret = (int)new_offset;
@@ -407,6 +418,7 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     if (ret < 0) {
         goto fail;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_L1_GROW_WRITE_TABLE);
     ret = qcow2_file_pwrite(bs, (uint64_t)new_offset, new_size * 8, be_table);
     if (ret < 0) {
         goto fail;
@@ -417,6 +429,7 @@ int coroutine_fn qcow2_grow_l1_table(BlockDriverState *bs, uint64_t min_size,
     }
     q2_st32(hdr, (uint32_t)new_size);
     q2_st64(hdr + 4, (uint64_t)new_offset);
+    bdrv_debug_event(bs->file->bs, BLKDBG_L1_GROW_ACTIVATE_TABLE);
     ret = qcow2_file_pwrite(bs, QCOW2_HDR_L1_SIZE, sizeof(hdr), hdr);
     if (ret < 0) {
         goto fail;
@@ -475,6 +488,7 @@ int coroutine_fn qcow2_shrink_l1_table(BlockDriverState *bs, uint64_t max_size)
                                         s->l1_table_offset + max_size * 8,
                                         n * 8);
     if (ret == 0) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_L1_SHRINK_WRITE_TABLE);
         ret = qcow2_file_pwrite(bs, s->l1_table_offset + max_size * 8, n * 8,
                                 be_table);
     }
@@ -486,6 +500,7 @@ int coroutine_fn qcow2_shrink_l1_table(BlockDriverState *bs, uint64_t max_size)
     if (ret < 0) {
         return ret;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS);
     for (uint64_t i = max_size; i < s->l1_size; i++) {
         uint64_t off = s->l1_table[i] & L1E_OFFSET_MASK;
         s->l1_table[i] = 0;

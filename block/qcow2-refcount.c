@@ -463,6 +463,7 @@ int coroutine_fn qcow2_get_refcount(BlockDriverState *bs, uint64_t cluster,
         *refcount = 0;
         return (int)boff;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_LOAD);
     ret = qcow2_cache_get(bs, s->refcount_cache, (uint64_t)boff, &block);
     if (ret < 0) {
         return ret;
@@ -471,6 +472,46 @@ int coroutine_fn qcow2_get_refcount(BlockDriverState *bs, uint64_t cluster,
                                    s->refcount_order);
     qcow2_cache_put(s->refcount_cache, &block);
     return 0;
+}
+
+int coroutine_fn qcow2_refcount_reader_get(BlockDriverState *bs,
+                                           Qcow2RefcountReader *r,
+                                           uint64_t cluster,
+                                           uint64_t *refcount)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t rt = cluster >> s->refblock_bits;
+
+    if (!r->block || r->rt_index != rt) {
+        int64_t boff;
+        void *block = NULL;
+        int ret;
+
+        qcow2_refcount_reader_end(bs, r);
+        boff = refblock_offset(bs, rt);
+        if (boff <= 0) {
+            *refcount = 0;
+            return (int)boff;
+        }
+        ret = qcow2_cache_get(bs, s->refcount_cache, (uint64_t)boff, &block);
+        if (ret < 0) {
+            return ret;
+        }
+        r->block = block;
+        r->rt_index = rt;
+    }
+    *refcount = qcow2_refblock_get(r->block, cluster & (s->refblock_size - 1),
+                                   s->refcount_order);
+    return 0;
+}
+
+void qcow2_refcount_reader_end(BlockDriverState *bs, Qcow2RefcountReader *r)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (r->block) {
+        qcow2_cache_put(s->refcount_cache, &r->block);
+    }
 }
 
 /* Write one refcount table entry (its aligned 8 bytes) to disk. */
@@ -487,6 +528,7 @@ static int coroutine_fn write_reftable_entry(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_ALLOC_HOOKUP);
     return qcow2_file_pwrite(bs, off, 8, &be);
 }
 
@@ -527,6 +569,14 @@ static int coroutine_fn create_refblocks(BlockDriverState *bs, uint64_t start,
         uint64_t hi = MIN(start + len, (rt + 1) << s->refblock_bits);
         void *block;
 
+        bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_ALLOC);
+        if (boff == 0) {
+            /* Only a damaged image (the header cluster counted as free)
+             * gets here. */
+            qcow2_signal_corruption(bs, true, -1, -1, "Preventing invalid "
+                                    "allocation of refcount block at offset 0");
+            return -EIO;
+        }
         ret = qcow2_pre_write_overlap_check(bs, 0, boff, s->cluster_size);
         if (ret < 0) {
             return ret;
@@ -545,6 +595,7 @@ static int coroutine_fn create_refblocks(BlockDriverState *bs, uint64_t start,
         if (!qcow2_cluster_set_add(&s->refblock_clusters, start + i)) {
             return -ENOMEM;
         }
+        bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_ALLOC_WRITE);
         ret = qcow2_cache_flush_entry(bs, s->refcount_cache, boff);
         if (ret < 0) {
             return ret;
@@ -617,6 +668,7 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
     uint8_t hdr[12];
     int ret;
 
+    bdrv_debug_event(bs->file->bs, BLKDBG_REFTABLE_GROW);
     start = MAX(s->alloc_end, size_to_clusters(s, s->file_size));
     new_size = MAX(min_rt_index + 1,
                    spare ? old_size + old_size / 2 : old_size);
@@ -656,6 +708,7 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
         goto out;
     }
     memcpy(new_table, s->refcount_table, old_size * 8);
+    bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS);
     ret = create_refblocks(bs, start, nblocks + table_clusters, rts, nblocks,
                            new_table);
     if (ret < 0) {
@@ -670,6 +723,7 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
     if (ret < 0) {
         goto out;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE);
     ret = qcow2_file_pwrite(bs, (start + nblocks) << s->cluster_bits,
                             new_size * 8, be);
     if (ret < 0) {
@@ -685,6 +739,7 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
     /* The switch: one write of the two adjacent header fields. */
     q2_st64(hdr, (start + nblocks) << s->cluster_bits);
     q2_st32(hdr + 8, (uint32_t)table_clusters);
+    bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE);
     ret = qcow2_file_pwrite(bs, QCOW2_HDR_REFTABLE_OFFSET, sizeof(hdr), hdr);
     if (ret < 0) {
         goto out;
@@ -739,8 +794,58 @@ static int coroutine_fn add_refblocks_in_range(BlockDriverState *bs,
          * them, reach the disk before the table points at them. */
         ret = qcow2_cache_flush(bs, s->refcount_cache);
     }
-    for (uint64_t i = 0; ret == 0 && i < m; i++) {
-        ret = write_reftable_entry(bs, rts[i]);
+    /*
+     * Hook the blocks up one at a time, each synced before the next, in
+     * an order where the block that holds a new block's own refcount is
+     * reachable first: a table entry that reached the disk without the
+     * entry of the block describing it would point at a cluster whose
+     * refcount reads as 0.
+     */
+    if (ret == 0) {
+        bool *done = qemu_try_malloc0(m ? m : 1);
+        uint64_t left = m;
+
+        if (!done) {
+            ret = -ENOMEM;
+        }
+        while (ret == 0 && left) {
+            bool progress = false;
+            for (uint64_t i = 0; ret == 0 && i < m; i++) {
+                uint64_t describer = (start + i) >> s->refblock_bits;
+                bool ready = true;
+
+                if (done[i]) {
+                    continue;
+                }
+                for (uint64_t j = 0; j < m; j++) {
+                    if (j != i && !done[j] && rts[j] == describer) {
+                        ready = false;
+                    }
+                }
+                if (!ready) {
+                    continue;
+                }
+                ret = write_reftable_entry(bs, rts[i]);
+                if (ret == 0) {
+                    ret = bdrv_co_flush(bs->file->bs);
+                }
+                done[i] = true;
+                left--;
+                progress = true;
+            }
+            if (!progress) {
+                /* Cannot happen (a block describes itself or an older
+                 * one); write the rest and rely on the final sync. */
+                for (uint64_t i = 0; ret == 0 && i < m; i++) {
+                    if (!done[i]) {
+                        ret = write_reftable_entry(bs, rts[i]);
+                        done[i] = true;
+                    }
+                }
+                left = 0;
+            }
+        }
+        free(done);
     }
     if (ret == 0) {
         ret = bdrv_co_flush(bs->file->bs);
@@ -797,6 +902,7 @@ static int coroutine_fn update_refcount_range(BlockDriverState *bs,
             if (block) {
                 qcow2_cache_put(s->refcount_cache, &block);
             }
+            bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_LOAD);
             ret = qcow2_cache_get(bs, s->refcount_cache, (uint64_t)boff,
                                   &block);
             if (ret < 0) {
@@ -819,6 +925,7 @@ static int coroutine_fn update_refcount_range(BlockDriverState *bs,
         if (addend > 0 && c + 1 > s->alloc_end) {
             s->alloc_end = c + 1;
         }
+        bdrv_debug_event(bs->file->bs, BLKDBG_REFBLOCK_UPDATE);
         qcow2_refblock_set(block, idx, s->refcount_order, new);
         qcow2_cache_entry_mark_dirty(s->refcount_cache, block);
         if (new == 0) {
@@ -877,6 +984,7 @@ int64_t coroutine_fn qcow2_alloc_clusters(BlockDriverState *bs, uint64_t size)
     if (!nb) {
         return -EINVAL;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_CLUSTER_ALLOC);
 retry:
     {
         uint64_t c = s->free_cluster_index;
@@ -1021,6 +1129,7 @@ int64_t coroutine_fn qcow2_alloc_bytes(BlockDriverState *bs, uint64_t size)
     int64_t off;
     int ret;
 
+    bdrv_debug_event(bs->file->bs, BLKDBG_CLUSTER_ALLOC_BYTES);
     assert(size > 0 && size <= s->cluster_size);
     if (fbo && offset_into_cluster(s, fbo)) {
         uint64_t cluster = fbo >> s->cluster_bits;
@@ -1078,6 +1187,7 @@ int coroutine_fn qcow2_free_clusters(BlockDriverState *bs, uint64_t offset,
     if (!size) {
         return 0;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_CLUSTER_FREE);
     ret = qcow2_update_refcount(bs, offset, size, -1);
     if (ret < 0) {
         return ret;

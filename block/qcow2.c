@@ -1529,8 +1529,22 @@ static void coroutine_fn qcow2_close_entry(void *opaque)
 
     qemu_co_mutex_lock(&s->lock);
     if (!(s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)) {
-        if (qcow2_flush_metadata(bs) == 0 &&
-            (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
+        /* As QEMU: each cache written back and synced, a failure named
+         * (the data it held is lost with the node). */
+        int ret = qcow2_process_pending_frees(bs), r;
+
+        r = qcow2_cache_flush(bs, s->l2_cache);
+        if (r < 0) {
+            error_report("Failed to flush the L2 table cache: %s", strerror(-r));
+            ret = ret ? ret : r;
+        }
+        r = qcow2_cache_flush(bs, s->refcount_cache);
+        if (r < 0) {
+            error_report("Failed to flush the refcount block cache: %s",
+                         strerror(-r));
+            ret = ret ? ret : r;
+        }
+        if (ret == 0 && (s->incompatible_features & QCOW2_INCOMPAT_DIRTY) &&
             s->use_lazy_refcounts) {
             qcow2_mark_clean(bs);
         }
@@ -1586,6 +1600,7 @@ static int coroutine_fn read_backing(BlockDriverState *bs, uint64_t offset,
         }
         if (offset < (uint64_t)blen) {
             n = MIN(bytes, (uint64_t)blen - offset);
+            bdrv_debug_event(bs->file->bs, BLKDBG_READ_BACKING_AIO);
             ret = bdrv_co_preadv_part(bs->backing, (int64_t)offset,
                                       (int64_t)n, qiov, qoff, 0);
             if (ret < 0) {
@@ -1616,6 +1631,7 @@ static int coroutine_fn read_compressed_cluster(BlockDriverState *bs,
     if (!in) {
         return -ENOMEM;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_READ_COMPRESSED);
     ret = qcow2_file_pread(bs, coffset, csize, in);
     if (ret < 0) {
         free(in);
@@ -1682,6 +1698,7 @@ static int coroutine_fn qcow2_read_part(BlockDriverState *bs, uint64_t offset,
             qemu_iovec_memset(qiov, qoff, 0, cur);
             break;
         case QCOW2_CLUSTER_NORMAL:
+            bdrv_debug_event(bs->file->bs, BLKDBG_READ_AIO);
             ret = qcow2_file_preadv(bs, host, cur, qiov, qoff);
             break;
         case QCOW2_CLUSTER_COMPRESSED:
@@ -1743,6 +1760,51 @@ static bool cow_source_is_zero(BlockDriverState *bs, Qcow2ClusterType type)
 }
 
 /*
+ * Copy offload (copy_range_to): the data of a write comes from a range of
+ * a protocol node instead of memory.  The write path then carries
+ * qiov == NULL and uses qoff as the position in that range: the bytes
+ * for guest offset (start + qoff) are at src_offset + qoff of @src.
+ */
+typedef struct Qcow2CopySource {
+    BlockDriverState *src;
+    int64_t src_offset;
+} Qcow2CopySource;
+
+/* Like qcow2_file_pwritev, for data that the file copies itself. */
+static int coroutine_fn qcow2_file_copy_to(BlockDriverState *bs,
+                                           uint64_t offset, uint64_t bytes,
+                                           const Qcow2CopySource *copy,
+                                           size_t qoff)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (offset > INT64_MAX || bytes > INT64_MAX - offset) {
+        return -EFBIG;
+    }
+    ret = bdrv_co_copy_range_to(bs->file, (int64_t)offset, copy->src,
+                                copy->src_offset + (int64_t)qoff,
+                                (int64_t)bytes, 0);
+    if (ret == 0) {
+        qcow2_file_wrote(s, offset, bytes);
+    } else {
+        s->file_virgin_offset = MAX(s->file_virgin_offset, offset + bytes);
+    }
+    return ret;
+}
+
+/* The data step of a write: from memory or, with @copy, by the file. */
+static int coroutine_fn write_data(BlockDriverState *bs, uint64_t host,
+                                   uint64_t bytes, QEMUIOVector *qiov,
+                                   size_t qoff, const Qcow2CopySource *copy)
+{
+    if (copy) {
+        return qcow2_file_copy_to(bs, host, bytes, copy, qoff);
+    }
+    return qcow2_file_pwritev(bs, host, bytes, qiov, qoff);
+}
+
+/*
  * Add the copy-on-write part [guest, guest + len) of a new cluster to
  * @v.  Returns 1 if nothing needs writing (zeroes over a virgin host
  * cluster), 0 if added, -errno.  *@buf receives an allocated buffer the
@@ -1791,7 +1853,8 @@ static int coroutine_fn add_cow_region(BlockDriverState *bs, uint64_t guest,
 static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
                                         uint64_t cur, QEMUIOVector *qiov,
                                         size_t qoff, Qcow2ClusterType type,
-                                        uint64_t old_host, bool copied)
+                                        uint64_t old_host, bool copied,
+                                        const Qcow2CopySource *copy)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t guest_start = start_of_cluster(s, offset);
@@ -1843,11 +1906,33 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
     a.data_end = offset + cur;
     qemu_co_mutex_unlock(&s->lock);
 
-    /* One vectored write: [COW head][guest data][COW tail]. */
-    qemu_iovec_init(&v, qiov->niov + 2);
+    /* One vectored write: [COW head][guest data][COW tail].  A copied
+     * range starts on a cluster boundary (no head): the file copies the
+     * data, and a tail, which only the last cluster of the image can
+     * have, is written after it. */
+    qemu_iovec_init(&v, (qiov ? qiov->niov : 0) + 2);
     write_start = host_start;
     ret = 0;
-    if (head) {
+    if (head || tail) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_COW_READ);
+    }
+    if (copy) {
+        assert(!head);
+        ret = qcow2_pre_write_overlap_check(bs, 0, host_start, cur + tail);
+        if (ret == 0) {
+            bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
+            ret = qcow2_file_copy_to(bs, host_start, cur, copy, qoff);
+        }
+        if (ret == 0 && tail) {
+            ret = add_cow_region(bs, offset + cur, tail, type, virgin, &v,
+                                 &tail_buf);
+            if (ret == 0) {
+                ret = qcow2_file_pwritev(bs, host_start + cur, v.size, &v, 0);
+            } else if (ret == 1) {
+                ret = 0;
+            }
+        }
+    } else if (head) {
         ret = add_cow_region(bs, guest_start, head, type, virgin, &v,
                              &head_buf);
         if (ret == 1) {
@@ -1855,7 +1940,7 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
             ret = 0;
         }
     }
-    if (ret == 0) {
+    if (ret == 0 && !copy) {
         qemu_iovec_concat(&v, qiov, qoff, cur);
         if (tail) {
             ret = add_cow_region(bs, offset + cur, tail, type, virgin, &v,
@@ -1864,12 +1949,15 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
                 ret = 0;
             }
         }
-    }
-    if (ret == 0) {
-        ret = qcow2_pre_write_overlap_check(bs, 0, write_start, v.size);
-    }
-    if (ret == 0) {
-        ret = qcow2_file_pwritev(bs, write_start, v.size, &v, 0);
+        if (ret == 0) {
+            ret = qcow2_pre_write_overlap_check(bs, 0, write_start, v.size);
+        }
+        if (ret == 0) {
+            /* The copied regions go in the same request as the data:
+             * QEMU names such a merged write write_aio too. */
+            bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
+            ret = qcow2_file_pwritev(bs, write_start, v.size, &v, 0);
+        }
     }
     qemu_iovec_destroy(&v);
     qemu_vfree(head_buf);
@@ -1972,7 +2060,8 @@ static Qcow2InflightAlloc *find_joinable(BDRVQcow2State *s, uint64_t offset,
 static int64_t coroutine_fn join_alloc(BlockDriverState *bs,
                                        Qcow2InflightAlloc *a, uint64_t offset,
                                        uint64_t bytes, QEMUIOVector *qiov,
-                                       size_t qoff)
+                                       size_t qoff,
+                                       const Qcow2CopySource *copy)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t host = a->host_start +
@@ -1982,7 +2071,8 @@ static int64_t coroutine_fn join_alloc(BlockDriverState *bs,
 
     a->joiners++;
     qemu_co_mutex_unlock(&s->lock);
-    ret = qcow2_file_pwritev(bs, host, bytes, qiov, qoff);
+    bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
+    ret = write_data(bs, host, bytes, qiov, qoff, copy);
     qemu_co_mutex_lock(&s->lock);
     while (!a->result) {
         qemu_co_queue_wait(&a->waiters, &s->lock);
@@ -2002,7 +2092,8 @@ static int64_t coroutine_fn join_alloc(BlockDriverState *bs,
  * ours, else through alloc_write.  Returns the bytes written or -errno. */
 static int64_t coroutine_fn write_piece(BlockDriverState *bs, uint64_t offset,
                                         uint64_t bytes, QEMUIOVector *qiov,
-                                        size_t qoff)
+                                        size_t qoff,
+                                        const Qcow2CopySource *copy)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t first, nb, cur, host;
@@ -2018,7 +2109,7 @@ static int64_t coroutine_fn write_piece(BlockDriverState *bs, uint64_t offset,
         Qcow2InflightAlloc *a = find_joinable(s, offset, &jbytes);
 
         if (a) {
-            int64_t r = join_alloc(bs, a, offset, jbytes, qiov, qoff);
+            int64_t r = join_alloc(bs, a, offset, jbytes, qiov, qoff, copy);
             if (r != -EAGAIN) {
                 return r;
             }
@@ -2056,11 +2147,12 @@ static int64_t coroutine_fn write_piece(BlockDriverState *bs, uint64_t offset,
         }
         qcow2_io_begin(s, &epoch);
         qemu_co_mutex_unlock(&s->lock);
-        ret = qcow2_file_pwritev(bs, host, cur, qiov, qoff);
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_AIO);
+        ret = write_data(bs, host, cur, qiov, qoff, copy);
         qcow2_io_end(s, epoch);
         return ret < 0 ? ret : (int64_t)cur;
     }
-    return alloc_write(bs, offset, cur, qiov, qoff, type, host, copied);
+    return alloc_write(bs, offset, cur, qiov, qoff, type, host, copied, copy);
 }
 
 static int coroutine_fn write_compressed(BlockDriverState *bs, uint64_t offset,
@@ -2069,10 +2161,11 @@ static int coroutine_fn write_compressed(BlockDriverState *bs, uint64_t offset,
 
 static int coroutine_fn qcow2_write_part(BlockDriverState *bs, uint64_t offset,
                                          uint64_t bytes, QEMUIOVector *qiov,
-                                         size_t qoff)
+                                         size_t qoff,
+                                         const Qcow2CopySource *copy)
 {
     while (bytes) {
-        int64_t n = write_piece(bs, offset, bytes, qiov, qoff);
+        int64_t n = write_piece(bs, offset, bytes, qiov, qoff, copy);
         if (n < 0) {
             return (int)n;
         }
@@ -2095,7 +2188,87 @@ static int coroutine_fn qcow2_co_pwritev(BlockDriverState *bs, int64_t offset,
     if (flags & BDRV_REQ_WRITE_COMPRESSED) {
         return write_compressed(bs, (uint64_t)offset, (uint64_t)bytes, qiov, 0);
     }
-    return qcow2_write_part(bs, (uint64_t)offset, (uint64_t)bytes, qiov, 0);
+    return qcow2_write_part(bs, (uint64_t)offset, (uint64_t)bytes, qiov, 0,
+                            NULL);
+}
+
+/* ---- copy offload ---- */
+
+/* Source side: data clusters are ranges of the file; anything else
+ * (zeroes, the backing file, compressed data) is for reads. */
+static int coroutine_fn qcow2_co_copy_range_from(BlockDriverState *bs,
+                                                 int64_t offset, int64_t bytes,
+                                                 BdrvChild *dst,
+                                                 int64_t dst_offset,
+                                                 BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    if (s->dead) {
+        return -ENOMEDIUM;
+    }
+    while (bytes > 0) {
+        uint64_t cur = (uint64_t)bytes, host = 0;
+        Qcow2ClusterType type = QCOW2_CLUSTER_UNALLOCATED;
+        unsigned epoch = 0;
+
+        qemu_co_mutex_lock(&s->lock);
+        ret = qcow2_get_host_offset(bs, (uint64_t)offset, &cur, &host, &type,
+                                    NULL);
+        if (ret == 0 && type == QCOW2_CLUSTER_NORMAL) {
+            qcow2_io_begin(s, &epoch);
+        }
+        qemu_co_mutex_unlock(&s->lock);
+        if (ret < 0) {
+            return ret;
+        }
+        if (type != QCOW2_CLUSTER_NORMAL) {
+            return -ENOTSUP;
+        }
+        if (host > s->file_size || cur > s->file_size - host) {
+            /* Past the end of the file: reads fill in the zeroes. */
+            ret = -ENOTSUP;
+        } else {
+            ret = bdrv_co_copy_range_from(bs->file, (int64_t)host, dst,
+                                          dst_offset, (int64_t)cur, flags);
+        }
+        qcow2_io_end(s, epoch);
+        if (ret < 0) {
+            return ret;
+        }
+        offset += (int64_t)cur;
+        dst_offset += (int64_t)cur;
+        bytes -= (int64_t)cur;
+    }
+    return 0;
+}
+
+/* Destination side: whole clusters (or up to the end of the image), so
+ * that no copy-on-write head is needed; written as a write would be,
+ * with the file copying the data into place before it is linked. */
+static int coroutine_fn qcow2_co_copy_range_to(BlockDriverState *bs,
+                                               int64_t offset, int64_t bytes,
+                                               BlockDriverState *src,
+                                               int64_t src_offset,
+                                               BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2CopySource copy = { .src = src, .src_offset = src_offset };
+    int ret;
+
+    (void)flags;    /* FUA is emulated by the core */
+    if (offset_into_cluster(s, (uint64_t)offset) ||
+        (offset_into_cluster(s, (uint64_t)bytes) &&
+         (uint64_t)(offset + bytes) != s->size)) {
+        return -ENOTSUP;
+    }
+    ret = prepare_write(bs);
+    if (ret < 0) {
+        return ret;
+    }
+    return qcow2_write_part(bs, (uint64_t)offset, (uint64_t)bytes, NULL, 0,
+                            &copy);
 }
 
 /* ---- compressed clusters ---- */
@@ -2129,7 +2302,7 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
     clen = qcow2_co_compress(bs, out, s->cluster_size - 1, in,
                              s->cluster_size);
     if (clen == -ENOSPC) {
-        ret = qcow2_write_part(bs, offset, len, qiov, qoff);
+        ret = qcow2_write_part(bs, offset, len, qiov, qoff, NULL);
         goto out;
     }
     if (clen < 0) {
@@ -2181,6 +2354,7 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
     ret = qcow2_pre_write_overlap_check(bs, 0, (uint64_t)coffset,
                                         (uint64_t)clen);
     if (ret == 0) {
+        bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_COMPRESSED);
         ret = qcow2_file_pwrite(bs, (uint64_t)coffset, (uint64_t)clen, out);
     }
 
@@ -2553,7 +2727,7 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
 
             qemu_iovec_init_buf(&qiov, s->zero_cluster, len);
             qemu_co_mutex_unlock(&s->lock);
-            ret = qcow2_write_part(bs, start, len, &qiov, 0);
+            ret = qcow2_write_part(bs, start, len, &qiov, 0, NULL);
             qemu_co_mutex_lock(&s->lock);
             if (ret < 0) {
                 goto fail;
@@ -2604,6 +2778,7 @@ static int coroutine_fn preallocate(BlockDriverState *bs, uint64_t start,
             }
             if ((uint64_t)hoff < s->file_virgin_offset) {
                 /* Reused space may hold old data. */
+                bdrv_debug_event(bs->file->bs, BLKDBG_CLUSTER_ALLOC_SPACE);
                 ret = bdrv_co_pwrite_zeroes(bs->file, hoff,
                                             (int64_t)(run << s->cluster_bits),
                                             0);
@@ -2685,7 +2860,7 @@ static int coroutine_fn zero_grown_area(BlockDriverState *bs, uint64_t old,
         /* len < cluster_size: s->zero_cluster holds enough zeroes. */
         qemu_iovec_init_buf(&qiov, s->zero_cluster, len);
         qemu_co_mutex_unlock(&s->lock);
-        ret = qcow2_write_part(bs, old, len, &qiov, 0);
+        ret = qcow2_write_part(bs, old, len, &qiov, 0, NULL);
         qemu_co_mutex_lock(&s->lock);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Failed to zero out the new area");
@@ -2901,7 +3076,7 @@ static int coroutine_fn qcow2_save_vmstate(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
-    return qcow2_write_part(bs, offset, qiov->size, qiov, 0);
+    return qcow2_write_part(bs, offset, qiov->size, qiov, 0, NULL);
 }
 
 static int qcow2_snapshot_list(BlockDriverState *bs,
@@ -3955,6 +4130,8 @@ const BlockDriver bdrv_qcow2 = {
     .flush                  = qcow2_co_flush,
     .block_status           = qcow2_co_block_status,
     .truncate               = qcow2_co_truncate,
+    .copy_range_from        = qcow2_co_copy_range_from,
+    .copy_range_to          = qcow2_co_copy_range_to,
     .snapshot_list          = qcow2_snapshot_list,
 
     .getlength              = qcow2_getlength,

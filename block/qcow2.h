@@ -538,6 +538,19 @@ int qcow2_refcount_init(BlockDriverState *bs, Error **errp);
 void qcow2_refcount_close(BlockDriverState *bs);
 int coroutine_fn qcow2_get_refcount(BlockDriverState *bs, uint64_t cluster,
                                     uint64_t *refcount);
+/* Refcounts of many clusters in a row (check): the reader keeps the
+ * refcount block of the last cluster asked for, so that the next one in
+ * the same block costs no cache lookup.  It holds a cache reference
+ * between calls: end it before anything changes refcounts. */
+typedef struct Qcow2RefcountReader {
+    void *block;
+    uint64_t rt_index;
+} Qcow2RefcountReader;
+int coroutine_fn qcow2_refcount_reader_get(BlockDriverState *bs,
+                                           Qcow2RefcountReader *r,
+                                           uint64_t cluster,
+                                           uint64_t *refcount);
+void qcow2_refcount_reader_end(BlockDriverState *bs, Qcow2RefcountReader *r);
 /* Add @addend to the refcounts of every cluster touched by
  * [offset, offset + length). */
 int coroutine_fn qcow2_update_refcount(BlockDriverState *bs, uint64_t offset,

@@ -64,6 +64,7 @@ static bool check_value(const QemuOptDesc *desc, const char *value, Error **errp
 {
     uint64_t n;
     bool b;
+    int ret;
 
     switch (desc->type) {
     case QEMU_OPT_STRING:
@@ -81,7 +82,13 @@ static bool check_value(const QemuOptDesc *desc, const char *value, Error **errp
         }
         return true;
     case QEMU_OPT_SIZE:
-        if (qemu_strtosz(value, NULL, &n) < 0) {
+        ret = qemu_strtosz(value, NULL, &n);
+        if (ret == -ERANGE) {
+            error_setg(errp, "Value '%s' is out of range for parameter '%s'",
+                       value, desc->name);
+            return false;
+        }
+        if (ret < 0) {
             error_setg(errp, "Parameter '%s' expects a non-negative number below 2^64",
                        desc->name);
             error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "

@@ -194,6 +194,42 @@ static int coroutine_fn raw_co_pdiscard(BlockDriverState *bs, int64_t offset,
     return bdrv_co_pdiscard(bs->file, offset, bytes);
 }
 
+static int coroutine_fn raw_co_copy_range_from(BlockDriverState *bs,
+                                               int64_t offset, int64_t bytes,
+                                               BdrvChild *dst,
+                                               int64_t dst_offset,
+                                               BdrvRequestFlags flags)
+{
+    int ret = raw_adjust(bs, &offset, bytes);
+
+    if (ret < 0) {
+        return ret;
+    }
+    return bdrv_co_copy_range_from(bs->file, offset, dst, dst_offset, bytes,
+                                   flags);
+}
+
+static int coroutine_fn raw_co_copy_range_to(BlockDriverState *bs,
+                                             int64_t offset, int64_t bytes,
+                                             BlockDriverState *src,
+                                             int64_t src_offset,
+                                             BdrvRequestFlags flags)
+{
+    int ret;
+
+    /* The first sector of a probed image is checked by pwritev, which
+     * sees the data. */
+    if (bs->probed && offset < (int64_t)BDRV_SECTOR_SIZE) {
+        return -ENOTSUP;
+    }
+    ret = raw_adjust(bs, &offset, bytes);
+    if (ret < 0) {
+        return ret;
+    }
+    return bdrv_co_copy_range_to(bs->file, offset, src, src_offset, bytes,
+                                 flags);
+}
+
 static int coroutine_fn raw_co_block_status(BlockDriverState *bs, bool want_zero,
                                             int64_t offset, int64_t bytes,
                                             int64_t *pnum, int64_t *map,
@@ -292,6 +328,8 @@ const BlockDriver bdrv_raw = {
     .pdiscard = raw_co_pdiscard,
     .block_status = raw_co_block_status,
     .truncate = raw_co_truncate,
+    .copy_range_from = raw_co_copy_range_from,
+    .copy_range_to = raw_co_copy_range_to,
     .getlength = raw_getlength,
     .get_info = raw_get_info,
     .measure = raw_measure,

@@ -567,9 +567,9 @@ int img_rebase(int argc, char **argv)
         new_backing = blk_new_open_noprefix(path, opts, src_flags, &err);
         free(path);
         if (!new_backing) {
-            error_report("Could not open new backing file '%s': %s", out_base,
-                         error_get_pretty(err));
-            error_free(err);
+            error_prepend(&err, "Could not open new backing file '%s': ",
+                          out_base);
+            error_report_err(err);
             goto out;
         }
     }

@@ -8,7 +8,8 @@
  * ------------------
  * The sources are concatenated into one address space (the target's).  A
  * cursor walks it, asking the block layer what each run of the sources
- * is (block status through the whole backing chain):
+ * is (block status through the whole backing chain, or of the top image
+ * alone when the target has a backing file):
  *
  *   ZERO     reads as zeroes: nothing to read; nothing to write either
  *            when the target is known to read as zeroes (a new image
@@ -17,12 +18,12 @@
  *   DATA     read, then scanned for zeroes in blocks of the -S size
  *            (aligned to the target's offsets): zero blocks are treated
  *            as ZERO, the rest is written;
- *   BACKING  (only with -B) not allocated in the source's top image and
- *            the source's backing file is the target's: the target's
- *            backing already provides it, nothing to do;
- *   COMPARE  (only with -B, when the backing files differ) read the
- *            source and the target (which reads through its backing) and
- *            write only the blocks that differ.
+ *   BACKING  (only when the target is given a backing file, with -B or
+ *            -o backing_file) not allocated in the source's top image:
+ *            left to the target's backing file, whatever it holds, as
+ *            QEMU does: with a backing file, only the source's top layer
+ *            is copied (its zeroes as zero writes, except past the end of
+ *            the target's backing file, where the target reads zeroes).
  *
  * -m workers (coroutines) each claim the next run (at most one buffer of
  * data, whole target clusters where possible) under a lock, read it, and
@@ -34,6 +35,14 @@
  * driver compresses inside that write, on the thread pool, so the writes
  * of -c are never ordered: the workers' clusters are compressed in
  * parallel, on every core.
+ *
+ * With -C a DATA run is not read at all: blk_co_copy_range() asks the drivers to have the
+ * file system copy it (copy_file_range(2) from the source file's range
+ * to the target file's, qcow2 mapping both sides to host offsets), so
+ * the data never passes through this program; as QEMU's -C does, the
+ * data is copied as it is, without looking for zero blocks (also when
+ * a run cannot be offloaded: the first such run turns offloading off
+ * for the rest, which are read and written).
  *
  * Progress counts the bytes of DATA and COMPARE runs, which are the bytes
  * that are read and possibly written; a first pass over the block status
@@ -59,7 +68,6 @@ typedef enum RunType {
     RUN_DATA,
     RUN_ZERO,
     RUN_BACKING,
-    RUN_COMPARE,
 } RunType;
 
 typedef struct ConvertSource {
@@ -77,9 +85,11 @@ typedef struct ConvertState {
 
     bool target_zero_init;      /* unwritten target areas read as zero */
     bool target_has_backing;
-    bool same_backing;          /* source backing is the target's backing */
+    int64_t target_backing_len; /* -1: none, or unknown */
     bool compressed;
     bool salvage;
+    bool copy_range;            /* offload DATA runs (-C) */
+    bool zero_detect;           /* look for zero blocks in data (not -C) */
     bool in_order;
     bool count_data;            /* a progress report wants the total */
     int64_t min_sparse;         /* 0: write everything */
@@ -151,7 +161,8 @@ static int coroutine_fn convert_status(ConvertState *s, int i, int64_t offset,
         return 0;
     }
     if (s->target_has_backing) {
-        ret = bdrv_co_is_allocated(bs, offset, bytes, pnum);
+        /* The source's top image alone. */
+        ret = bdrv_co_block_status(bs, offset, bytes, pnum, NULL, NULL);
         if (ret < 0) {
             return ret;
         }
@@ -161,8 +172,20 @@ static int coroutine_fn convert_status(ConvertState *s, int i, int64_t offset,
             *pnum = bytes;
             return 0;
         }
-        if (ret == 0) {
-            *type = s->same_backing ? RUN_BACKING : RUN_COMPARE;
+        if (ret & BDRV_BLOCK_ZERO) {
+            int64_t tblen = s->target_backing_len;
+            int64_t toff = s->src[i].start + offset;
+
+            /* Past the end of the target's backing file the target
+             * reads zeroes already. */
+            if (tblen >= 0 && toff < tblen && toff + *pnum > tblen) {
+                *pnum = tblen - toff;
+            }
+            *type = tblen >= 0 && toff >= tblen ? RUN_BACKING : RUN_ZERO;
+            return 0;
+        }
+        if (!(ret & BDRV_BLOCK_DATA)) {
+            *type = RUN_BACKING;
             return 0;
         }
         bytes = *pnum;
@@ -234,7 +257,7 @@ static int coroutine_fn convert_claim(ConvertState *s, ConvertRun *run)
             end = cend;
             run->type = RUN_DATA;
         }
-    } else if (run->type == RUN_DATA || run->type == RUN_COMPARE) {
+    } else if (run->type == RUN_DATA) {
         end = MIN(end, s->next + s->buf_size);
         /* End on a cluster boundary of the target when the run goes on. */
         if (s->cluster_size && end < s->run_end) {
@@ -244,6 +267,7 @@ static int coroutine_fn convert_claim(ConvertState *s, ConvertRun *run)
             }
         }
     }
+    run->turn_released = false;
     run->offset = s->next;
     run->bytes = end - s->next;
     run->src = s->cur_src;
@@ -324,7 +348,7 @@ static void convert_release_turn(ConvertState *s, ConvertRun *run)
         convert_done_turn(s, run->offset + run->bytes);
         /* In order, progress follows the offsets, as QEMU's does: a run
          * counts once it is read and all of its writes are issued. */
-        if (s->in_order && (run->type == RUN_DATA || run->type == RUN_COMPARE)) {
+        if (s->in_order && run->type == RUN_DATA) {
             img_progress_add((uint64_t)run->bytes);
         }
     }
@@ -343,17 +367,17 @@ static int coroutine_fn convert_write_segment(ConvertState *s, int64_t offset,
     return 0;
 }
 
-/* Write the buffer of a DATA (or COMPARE, with @cmp the target's current
- * contents) run: zero blocks of min_sparse bytes become zero writes or
- * nothing, differing or non-zero blocks are written in as few requests
+/* Write the buffer of a DATA run: zero blocks of min_sparse bytes become
+ * zero writes or nothing, non-zero blocks are written in as few requests
  * as possible. */
 static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
-                                             uint8_t *buf, const uint8_t *cmp)
+                                             uint8_t *buf)
 {
-    int64_t blk = s->min_sparse ? s->min_sparse : run->bytes;
+    int64_t sparse = s->zero_detect ? s->min_sparse : 0;
+    int64_t blk = sparse ? sparse : run->bytes;
     int64_t pos = 0, start, len;
     int64_t pend_start = 0, pend_len = 0;
-    int kind, pend_kind = -1, ret;   /* kind: 0 skip, 1 zero, 2 data */
+    int kind, pend_kind = -1, ret;   /* kind: 1 zero, 2 data */
 
     if (s->compressed) {
         convert_release_turn(s, run);
@@ -363,7 +387,7 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
         return convert_write_data(s, run->offset, run->bytes, buf,
                                   BDRV_REQ_WRITE_COMPRESSED);
     }
-    if (!s->min_sparse && !cmp) {
+    if (!sparse) {
         convert_release_turn(s, run);
         return convert_write_data(s, run->offset, run->bytes, buf, 0);
     }
@@ -378,9 +402,7 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
         kind = -1;
         while (pos < run->bytes) {
             len = next - pos;
-            if (cmp && !memcmp(buf + pos, cmp + pos, (size_t)len)) {
-                k = 0;
-            } else if (s->min_sparse && buffer_is_zero(buf + pos, (size_t)len)) {
+            if (buffer_is_zero(buf + pos, (size_t)len)) {
                 k = 1;
             } else {
                 k = 2;
@@ -409,6 +431,31 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
         return convert_write_segment(s, run->offset + pend_start, pend_len,
                                      pend_kind, buf + pend_start);
     }
+    return 0;
+}
+
+/*
+ * Copy a DATA run without reading it: the block layer hands it to the
+ * file system (copy_file_range(2)) when both images are files and every
+ * driver on the way can map the range.  Called in the run's turn, which
+ * is released once the copy is done (as QEMU orders its copies): the
+ * copies would only queue on the target file's lock together, and a run
+ * that falls back to reading and writing still writes in its turn.
+ * Returns 0, or -ENOTSUP when the run must be read and written instead
+ * (offloading is then off for the rest of the conversion, as any error
+ * turns it off: the read and write report a real error themselves).
+ */
+static int coroutine_fn convert_copy_range(ConvertState *s, ConvertRun *run)
+{
+    int ret;
+
+    ret = blk_co_copy_range(s->src[run->src].blk, run->src_offset, s->target,
+                            run->offset, run->bytes, 0);
+    if (ret < 0) {
+        s->copy_range = false;
+        return -ENOTSUP;
+    }
+    convert_release_turn(s, run);
     return 0;
 }
 
@@ -476,13 +523,26 @@ static void coroutine_fn convert_worker(void *opaque)
 {
     ConvertWorker *w = opaque;
     ConvertState *s = w->s;
-    uint8_t *buf = NULL, *cmp = NULL;
+    uint8_t *buf = NULL;
     ConvertRun run;
     int ret;
 
     while (convert_claim(s, &run)) {
-        bool need_buf = run.type == RUN_DATA || run.type == RUN_COMPARE;
+        bool need_buf = run.type == RUN_DATA;
 
+        if (run.type == RUN_DATA && s->copy_range) {
+            convert_wait_turn(s, w->id, run.offset);
+            if (s->ret) {
+                break;
+            }
+            if (convert_copy_range(s, &run) == 0) {
+                if (!s->in_order) {
+                    img_progress_add((uint64_t)run.bytes);
+                }
+                continue;
+            }
+            /* Not offloaded: read and write it (out of turn now). */
+        }
         if (need_buf) {
             if (!buf) {
                 buf = qemu_try_memalign(s->mem_align, (size_t)s->buf_size);
@@ -497,33 +557,16 @@ static void coroutine_fn convert_worker(void *opaque)
                                   PRId64 ": %s", run.offset, strerror(-ret));
                 break;
             }
-            if (run.type == RUN_COMPARE) {
-                if (!cmp) {
-                    cmp = qemu_try_memalign(s->mem_align, (size_t)s->buf_size);
-                    if (!cmp) {
-                        convert_set_error(s, -ENOMEM, "Out of memory");
-                        break;
-                    }
-                }
-                ret = blk_co_pread(s->target, run.offset, run.bytes, cmp, 0);
-                if (ret < 0) {
-                    convert_set_error(s, ret, "error while reading at byte %"
-                                      PRId64 ": %s", run.offset,
-                                      strerror(-ret));
-                    break;
-                }
-            }
         }
-        convert_wait_turn(s, w->id, run.offset);
+        if (!run.turn_released) {
+            convert_wait_turn(s, w->id, run.offset);
+        }
         if (s->ret) {
             break;
         }
-        run.turn_released = false;
         switch (run.type) {
         case RUN_DATA:
-        case RUN_COMPARE:
-            ret = convert_write_buffer(s, &run, buf,
-                                       run.type == RUN_COMPARE ? cmp : NULL);
+            ret = convert_write_buffer(s, &run, buf);
             break;
         case RUN_ZERO:
             convert_release_turn(s, &run);
@@ -544,7 +587,6 @@ static void coroutine_fn convert_worker(void *opaque)
         }
     }
     qemu_vfree(buf);
-    qemu_vfree(cmp);
     s->running--;
     aio_notify(s->ctx);
 }
@@ -577,7 +619,7 @@ static void coroutine_fn convert_count_entry(void *opaque)
                 cc->err_offset = s->src[i].start + off;
                 goto out;
             }
-            if (type == RUN_DATA || type == RUN_COMPARE) {
+            if (type == RUN_DATA) {
                 cc->bytes += (uint64_t)n;
             }
             off += n;
@@ -628,29 +670,6 @@ static int convert_do_copy(ConvertState *s, int num_workers)
     return 0;
 }
 
-/* Is @bs (a format or protocol node) backed by the same file as @other? */
-static bool same_file(BlockDriverState *a, BlockDriverState *b)
-{
-    struct stat sa, sb;
-
-    while (a && a->file) {
-        a = a->file->bs;
-    }
-    while (b && b->file) {
-        b = b->file->bs;
-    }
-    if (!a || !b) {
-        return false;
-    }
-    if (a == b) {
-        return true;
-    }
-    if (stat(a->filename, &sa) < 0 || stat(b->filename, &sb) < 0) {
-        return false;
-    }
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* A new image on a regular file (or a new file) reads as zeroes; one
  * created on a device does not. */
 static bool new_target_reads_zero(const char *filename)
@@ -692,10 +711,11 @@ int img_convert(int argc, char **argv)
     const char *out_filename;
     char *options = NULL;
     bool compress = false, progress = false, quiet = false, skip_create = false;
+    bool backing_file_opt = false;      /* -o backing_file on a new target */
     bool image_opts = false, tgt_image_opts = false, force_share = false;
     bool target_is_zero = false, salvage = false, wr_in_order = true;
     bool writethrough = false, src_writethrough = false, created = false;
-    bool copying = false;
+    bool copying = false, copy_range = false, explicit_min_sparse = false;
     int64_t min_sparse = 8 * BDRV_SECTOR_SIZE;
     int num_workers = 8, json_fd = -1;
     int flags = BDRV_O_RDWR, src_flags = 0;
@@ -722,7 +742,7 @@ int img_convert(int argc, char **argv)
             out_baseimg = g.optarg;
             break;
         case 'C':
-            /* Copy offloading: we always copy through the buffers. */
+            copy_range = true;
             break;
         case 'c':
             compress = true;
@@ -754,6 +774,7 @@ int img_convert(int argc, char **argv)
                 goto out_early;
             }
             min_sparse = sval;
+            explicit_min_sparse = true;
             break;
         }
         case 'p':
@@ -825,6 +846,14 @@ int img_convert(int argc, char **argv)
         }
     }
 
+    if (copy_range && compress) {
+        error_report("Cannot enable copy offloading when -c is used");
+        goto out_early;
+    }
+    if (copy_range && explicit_min_sparse) {
+        error_report("Cannot enable copy offloading when -S is used");
+        goto out_early;
+    }
     if (!out_fmt && !tgt_image_opts) {
         out_fmt = "raw";
     }
@@ -938,8 +967,9 @@ int img_convert(int argc, char **argv)
             error_report("Compression not supported for this file format");
             goto out;
         }
+        backing_file_opt = qemu_opt_get(opts, "backing_file") != NULL;
         s.target_zero_init = new_target_reads_zero(out_filename) &&
-                             !qemu_opt_get(opts, "backing_file");
+                             !backing_file_opt;
         img_round_size_opt(opts);
         if (bdrv_create(drv, out_filename, opts, &err) < 0) {
             error_prepend(&err, "%s: error while converting %s: ", out_filename,
@@ -972,7 +1002,15 @@ int img_convert(int argc, char **argv)
             error_report("Compression not supported for this file format");
             goto out;
         }
-        s.target_has_backing = bdrv_backing_bs(tbs) != NULL;
+        /* As QEMU: a target given a backing file here (-B, or
+         * -o backing_file) gets the source's top layer only; a target
+         * of -n that has a backing file of its own gets everything. */
+        s.target_has_backing = out_baseimg || backing_file_opt;
+        s.target_backing_len = bdrv_backing_bs(tbs)
+                               ? bdrv_getlength(bdrv_backing_bs(tbs)) : -1;
+        if (s.target_backing_len < 0) {
+            s.target_backing_len = -1;
+        }
         if (skip_create) {
             int64_t tlen = blk_getlength(s.target);
             if (tlen < 0) {
@@ -997,9 +1035,6 @@ int img_convert(int argc, char **argv)
         }
         if (s.target_has_backing) {
             s.target_zero_init = skip_create && target_is_zero;
-            s.same_backing = bdrv_backing_bs(blk_bs(s.src[0].blk)) &&
-                             same_file(bdrv_backing_bs(blk_bs(s.src[0].blk)),
-                                       bdrv_backing_bs(tbs));
         }
         /* The driver validated its cluster size; anything beyond what a
          * format can have is not used for buffers. */
@@ -1017,6 +1052,10 @@ int img_convert(int argc, char **argv)
     s.in_order = wr_in_order && !compress;
     s.count_data = progress || json_fd >= 0;
     s.min_sparse = min_sparse;
+    /* -C: data is copied as it is, offloaded or not (QEMU's -C looks for
+     * zero blocks nowhere); --salvage needs the data in memory. */
+    s.zero_detect = !copy_range;
+    s.copy_range = copy_range && !salvage;
     s.buf_size = CONVERT_BUF_SIZE;
     if (s.compressed) {
         if (!s.cluster_size) {

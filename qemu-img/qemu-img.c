@@ -408,8 +408,10 @@ BlockBackend *img_open_opts(bool image_opts, const char *filename,
         blk = blk_new_open_noprefix(filename, options, flags, &err);
     }
     if (!blk) {
-        error_report("Could not open '%s': %s", filename, error_get_pretty(err));
-        error_free(err);
+        /* With the hint, if any (a lock failure's "Is another process
+         * using the image [...]?"), as QEMU prints it. */
+        error_prepend(&err, "Could not open '%s': ", filename);
+        error_report_err(err);
         return NULL;
     }
     blk_set_enable_write_cache(blk, !writethrough);

@@ -1640,33 +1640,58 @@ static int abort_f(BlockBackend *blk, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
-/* Breakpoints (blkdebug) and reopen: no such driver or operation here */
+/* Breakpoints (blkdebug) */
 
 static int break_f(BlockBackend *blk, int argc, char **argv)
 {
-    printf("Could not set breakpoint: %s\n", strerror(ENOTSUP));
-    return -ENOTSUP;
+    int ret = bdrv_debug_breakpoint(blk_bs(blk), argv[1], argv[2]);
+
+    if (ret < 0) {
+        printf("Could not set breakpoint: %s\n", strerror(-ret));
+    }
+    return ret;
 }
 
 static int remove_break_f(BlockBackend *blk, int argc, char **argv)
 {
-    printf("Could not remove breakpoint %s: %s\n", argv[1], strerror(ENOTSUP));
-    return -ENOTSUP;
+    int ret = bdrv_debug_remove_breakpoint(blk_bs(blk), argv[1]);
+
+    if (ret < 0) {
+        printf("Could not remove breakpoint %s: %s\n", argv[1], strerror(-ret));
+    }
+    return ret;
 }
 
 static int resume_f(BlockBackend *blk, int argc, char **argv)
 {
-    printf("Could not resume request: %s\n", strerror(ENOTSUP));
-    return -ENOTSUP;
+    int ret = bdrv_debug_resume(blk_bs(blk), argv[1]);
+
+    if (ret < 0) {
+        printf("Could not resume request: %s\n", strerror(-ret));
+    }
+    return ret;
 }
 
+/* Runs the loop until a request is suspended under the tag (forever if
+ * none ever is, as QEMU's does).  Without a blkdebug node nothing can be
+ * suspended: that is reported instead of waiting forever. */
 static int wait_break_f(BlockBackend *blk, int argc, char **argv)
 {
-    /* Without a suspended request there is nothing to wait for; report
-     * it instead of waiting forever. */
-    printf("Could not wait for breakpoint %s: %s\n", argv[1], strerror(ENOTSUP));
-    return -ENOTSUP;
+    AioContext *ctx = blk_get_aio_context(blk);
+
+    if (!bdrv_debug_has_breakpoints(blk_bs(blk))) {
+        printf("Could not wait for breakpoint %s: %s\n", argv[1],
+               strerror(ENOTSUP));
+        return -ENOTSUP;
+    }
+    while (!bdrv_debug_is_suspended(blk_bs(blk), argv[1])) {
+        aio_poll(ctx, true);
+    }
+    return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* reopen */
 
 static int reopen_f(BlockBackend *blk, int argc, char **argv)
 {
@@ -1718,6 +1743,11 @@ static int reopen_f(BlockBackend *blk, int argc, char **argv)
     if (g.optind != argc) {
         qdict_unref(opts);
         return usage_error(argv[0]);
+    }
+    if ((ro || rw) && qdict_haskey(opts, "read-only")) {
+        qemuio_error("Cannot set both -r/-w and 'read-only'");
+        qdict_unref(opts);
+        return -EINVAL;
     }
     ret = qemuio_reopen(ro ? -1 : rw ? 1 : 0, cache, opts);
     qdict_unref(opts);
@@ -1788,7 +1818,7 @@ static int open_f(BlockBackend *blk, int argc, char **argv)
             writethrough = false;
             break;
         case 'C':
-            flags |= QEMUIO_O_COPY_ON_READ;
+            flags |= BDRV_O_COPY_ON_READ;
             break;
         case 'r':
             readonly = true;

@@ -98,7 +98,9 @@ static BlockBackend *open_snapshot(const char *name, QDict *opts, int flags,
         return NULL;
     }
     /* The image itself, to learn its size, format and name. */
-    base = blk_new_open_noprefix(name, opts, flags & ~BDRV_O_RDWR, errp);
+    base = blk_new_open_noprefix(name, opts,
+                                 flags & ~(BDRV_O_RDWR | BDRV_O_COPY_ON_READ),
+                                 errp);
     if (!base) {
         return NULL;
     }
@@ -197,11 +199,6 @@ int qemuio_open(const char *name, QDict *opts, int flags, bool writethrough,
         remember_open(NULL, NULL, -1, writethrough);
         return 0;
     }
-    if (flags & QEMUIO_O_COPY_ON_READ) {
-        qemuio_warn("copy-on-read is not supported, -C is ignored");
-        flags &= ~QEMUIO_O_COPY_ON_READ;
-    }
-
     saved_opts = opts ? qdict_clone(opts) : NULL;
     blk = blk_new_open_noprefix(name, opts, flags, &err);
     if (!blk) {
@@ -288,6 +285,38 @@ static BlockBackend *open_again(QDict *opts, int flags, bool writethrough,
     return blk;
 }
 
+/* Is the boolean option @key of @opts set to on? */
+static bool option_is_on(const QDict *opts, const char *key)
+{
+    const char *v = qdict_get_try_str(opts, key);
+
+    return v && (!strcmp(v, "on") || !strcmp(v, "true"));
+}
+
+/* Would the image be read-only when opened with @flags and @opts? */
+static bool reopen_is_read_only(int flags, const QDict *opts)
+{
+    if (qdict_get_try_str(opts, "read-only")) {
+        return option_is_on(opts, "read-only");
+    }
+    return !(flags & BDRV_O_RDWR);
+}
+
+/* The node's name for messages: the one given with node-name, else one
+ * generated the way QEMU generates them ("#block" and a number). */
+static const char *node_display_name(BlockDriverState *bs)
+{
+    static char generated[32];
+    static unsigned counter;
+
+    if (bs->node_name[0]) {
+        return bs->node_name;
+    }
+    snprintf(generated, sizeof(generated), "#block%u%02d", ++counter,
+             rand() % 100);
+    return generated;
+}
+
 int qemuio_reopen(int mode, const char *cache, QDict *opts)
 {
     int flags = opened.flags;
@@ -316,6 +345,21 @@ int qemuio_reopen(int mode, const char *cache, QDict *opts)
     }
     if (opts) {
         qdict_join(merged, opts, true);
+    }
+    if ((flags & BDRV_O_COPY_ON_READ) && reopen_is_read_only(flags, merged)) {
+        qemuio_error("Can't set node '%s' to r/o with copy-on-read enabled",
+                     node_display_name(blk_bs(qemuio_blk)));
+        qdict_unref(merged);
+        return -EINVAL;
+    }
+    if ((flags & BDRV_O_RDWR) &&
+        (option_is_on(merged, "read-only") || option_is_on(merged, "file.read-only"))) {
+        /* The image stays writable for its user: the option cannot
+         * make a node under it read-only. */
+        qemuio_error("Read-only block node '%s' cannot support read-write users",
+                     node_display_name(blk_bs(qemuio_blk)));
+        qdict_unref(merged);
+        return -EINVAL;
     }
 
     /* Close, then open with the new settings; if that fails, the image
@@ -591,7 +635,7 @@ int main(int argc, char **argv)
             writethrough = false;
             break;
         case 'C':
-            flags |= QEMUIO_O_COPY_ON_READ;
+            flags |= BDRV_O_COPY_ON_READ;
             break;
         case 'd':
             if (bdrv_parse_discard_flags(g.optarg, &flags) < 0) {

@@ -36,7 +36,6 @@ void qemuio_deliver_completions(BlockBackend *blk);
 
 /* Open flags that qemu-io knows beyond the block layer's own. */
 #define QEMUIO_O_SNAPSHOT       (1 << 28)   /* -s */
-#define QEMUIO_O_COPY_ON_READ   (1 << 29)   /* -C */
 
 /*
  * Open @name (may be NULL when @opts say everything) as the image.  Takes

@@ -126,6 +126,40 @@ else
 fi
 echo "== distcheck: $((SECONDS - t0)) s"
 
+# A program's own closing "N passed, N failed" line, added to the totals.
+count_line() {
+    stage="$1" out="$2"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    if [ -z "$line" ]; then
+        failed=$((failed + 1))
+        failures="$failures\n  $stage: no result"
+        echo "== $stage: no result"
+        tail -n 20 "$out"
+        return
+    fi
+    p=${line%% passed*}
+    f=${line#*passed, }; f=${f%% failed*}
+    passed=$((passed + p))
+    failed=$((failed + f))
+    echo "== $stage: $p passed, $f failed"
+    [ "$f" -eq 0 ] || failures="$failures\n  $stage"
+}
+
+echo "== crash replay (full)"
+(cd _build && CRASH_FULL=1 top_builddir=. EXEEXT= \
+    sh "$top/tests/reliability/crash-replay.sh" > crash-replay-full.out 2>&1)
+# One test: every crash state must pass.
+sed -n 's/^[0-9]* states, 0 failed$/1 passed, 0 failed/p;
+        s/^[0-9]* states, [1-9][0-9]* failed$/0 passed, 1 failed/p' \
+    _build/crash-replay-full.out > _build/crash-replay-full.count
+grep -E '^(FAIL|[a-z0-9]+.*states)' _build/crash-replay-full.out || true
+count_line "crash replay (full)" _build/crash-replay-full.count
+
+echo "== fuzz smoke"
+FUZZ_SECONDS=${FUZZ_SECONDS:-45} "$top/scripts/fuzz.sh" smoke > _build/fuzz-smoke.out 2>&1
+grep -E '^fuzz-' _build/fuzz-smoke.out || true
+count_line "fuzz smoke" _build/fuzz-smoke.out
+
 if [ "$failed" -gt 0 ]; then
     printf "failures:$failures\n"
 fi

@@ -75,6 +75,7 @@ known=0
 # a glob matched against the case's description, then the reason; remove
 # an entry once its layer is fixed.
 known_diffs=(
+    "\[qcow2\]*blkdebug:state.cfg:*|qcow2: the L2 table written by the first allocating write is already clean at close, so only the refcount cache's failed flush is reported"
     "*read 7.999*E 0|block layer: requests are limited to offsets below 4 EiB (QEMU: 8 EiB - 1 GiB)"
     "*write -c 0 0|block layer: a zero-length compressed write succeeds on drivers without compression"
     "*-c write -z -n *|null-co: zero writes without fallback succeed (QEMU: Operation not supported)"
@@ -92,7 +93,8 @@ filter() {
     sed -E \
         -e 's/(ops; ).*$/\1TIME/' \
         -e 's/^([0-9]+,[0-9]+),[0-9]+:[0-9]{2}:[0-9]{2}\.[0-9]{2},[-0-9.naif]+,[-0-9.naif]+$/\1,TIME/' \
-        -e "s#$scratch/(ref|ours)#SCRATCH#g"
+        -e "s#$scratch/(ref|ours)#SCRATCH#g" \
+        -e 's/#block[0-9]+/NODE_NAME/g'
 }
 
 # make_image FMT PATH: a 4 MiB image with some data and some holes.
@@ -258,6 +260,30 @@ cases_common() {
     # The program's own options.
     n -h
     n --help
+    n -C --image-opts driver=null-co,size=1M -c length -c "read 0 4k"
+    n -c "open -C -o driver=null-co,size=1M" -c length
+    n -r -C --image-opts driver=null-co,size=1M -c length
+    # json: filenames that do not parse, worded as QEMU's parser words it.
+    local j
+    for j in '{"driver": "null-co"' '[]' '{' '' '  ' '{"a"}' '{"a":}' \
+             '{"a":1,}' '{"a":1 "b":2}' '{a:1}' '{"a":tru}' '{"a":1}}' \
+             '{"a":"x\q"}' '"str"' '1' '{"a":1} x' '{"a":1} @' "{'a':1}" \
+             '{"a":1.5e}' '{"a":-}' '{"a":1,"a":2}' '{1:2}' '{"a":[1,}' \
+             '[1,2' '{"a":"unterminated' '{,}' '{"a":{"b"}}' '{"a":[1 2]}' \
+             '{"a":0x10}' '{"a":01}' '{"a":1.}' '{"a":+1}' '{"a":.5}' '@' \
+             '{"a":]}' '{"a":"\ud800"}' '{"a":"\ud83d\ude00"}' \
+             '{"a":trueX}' '{"a":1}{' '{"a":1]' '{"a"::1}' '}' \
+             '{"driver":"null-co","size":"1M","x":{"y":[1,{"z":null}]}}' \
+             '{"driver":"null-co","size":1048576}'; do
+        n -c length "json:$j"
+    done
+    # read-only=on in the options of an image opened read-write.
+    n -c length 'json:{"driver":"null-co","size":"1M","read-only":true}'
+    n -r -c length 'json:{"driver":"null-co","size":"1M","read-only":true}'
+    n --image-opts -c length driver=null-co,size=1M,read-only=on
+    n --image-opts -c "reopen -o read-only=on" -c "write 0 1" driver=null-co,size=1M
+    n --image-opts -c "reopen -r -o read-only=off" driver=null-co,size=1M
+    n --image-opts -r -c "reopen -o read-only=off" -c "write 0 1" driver=null-co,size=1M
     n -c help
     n -c "help foo"
     n -c foo -c "read 0 1"
@@ -472,6 +498,14 @@ cases_backing() {
       "read -P 0 2M 64k" "read -P 0 3M 64k" "info"
     c "write -P 0x47 1M 4k" "map" "read -P 0x47 1M 4k" "read -P 0x45 1028k 60k"
     c "discard 64k 64k" "map" "alloc 64k 64k"
+    # Copy-on-read: whole clusters copied, zeroes past the backing data,
+    # data written meanwhile kept; a read-only image refuses it.
+    t -C -c "read -P 0x44 4k 1k" -c "read 1000k 100k" -c "read -P 0 3M 64k" \
+        -c "write -P 0x48 600k 4k" -c "read 596k 12k" -c "map" -c "alloc 0 4M"
+    n -c "open -C -o driver=qcow2 IMG" -c "read -P 0x45 1M 4k" -c "map"
+    t -r -C -c "read 0 4k"
+    t -C -c "reopen -r" -c "read 0 4k"
+    t -s -C -c "read -P 0x44 0 4k" -c "map"
     setup=
 }
 
@@ -602,10 +636,6 @@ cases_ours_only() {
         expect 1 '^1 MiB$' "^qemu-io: Cannot reopen an image opened with -s$" \
             -s "${null[@]}" -c "reopen -r" -c length
     fi
-    expect 0 '^1 MiB$' '^qemu-io: warning: copy-on-read is not supported, -C is ignored$' \
-        -C "${null[@]}" -c length
-    expect 0 '^1 MiB$' 'copy-on-read is not supported' \
-        -c "open -C -o driver=null-co,size=1M" -c length
     expect 1 '^truncate \[-m prealloc_mode\] off -- ' EMPTY "${null[@]}" \
         -c "truncate -m full"
     expect 1 '^Could not wait for breakpoint t: Operation not supported$' EMPTY \
@@ -647,6 +677,67 @@ cases_numbers() {
     done
 }
 
+# blkdebug: a fresh qcow2 image and rule files in DIR.
+make_blkdebug() {
+    local dir=$1
+    "$QEMU_IMG_REF" create -q -f qcow2 "$dir/img" 4M
+    printf '[inject-error]\nevent = "l2_update"\nerrno = "5"\nonce = "on"\n' \
+        >"$dir/once.cfg"
+    printf '[inject-error]\nevent = "write_aio"\nerrno = "28"\n' >"$dir/always.cfg"
+    printf '[set-state]\nevent = "write_aio"\nstate = "1"\nnew_state = "2"\n\n' \
+        >"$dir/state.cfg"
+    printf '[inject-error]\nevent = "write_aio"\nstate = "2"\nerrno = "5"\n' \
+        >>"$dir/state.cfg"
+    printf '# rules\n[inject-error]\nevent = "read_aio"\niotype = "flush"\n' \
+        >"$dir/flush.cfg"
+    printf '[inject-error]\nevent = "cluster_alloc"\nsector = "-5"\n' >"$dir/sector.cfg"
+    printf '[inject-error]\nevent = "bogus"\n' >"$dir/bad-event.cfg"
+    printf '[inject-error]\nerrno = "5"\n' >"$dir/no-event.cfg"
+    printf '[foo]\nerrno = "5"\n' >"$dir/bad-group.cfg"
+    printf '[inject-error]\nevent = "read_aio"\nbogus = "5"\n' >"$dir/bad-key.cfg"
+    printf '[inject-error]\nevent = "read_aio"\nerrno = "x"\n' >"$dir/bad-errno.cfg"
+    printf '[inject-error]\nevent = "read_aio"\nonce = "x"\n' >"$dir/bad-once.cfg"
+    printf '[inject-error]\nevent = "read_aio"\niotype = "foo"\n' >"$dir/bad-iotype.cfg"
+}
+
+# blkdebug rules, errors and breakpoints, against QEMU's (qcow2 on top).
+cases_blkdebug() {
+    setup=make_blkdebug
+    local f
+    for f in once always state flush sector; do
+        n -f qcow2 "blkdebug:$f.cfg:IMG" -c "write 0 64k" -c "write 64k 64k" \
+          -c "read 0 64k" -c "flush" -c "write 1M 4k" -c "flush"
+    done
+    for f in bad-event no-event bad-group bad-key bad-errno bad-once bad-iotype \
+             nonexistent; do
+        n -f qcow2 "blkdebug:$f.cfg:IMG" -c "read 0 512"
+    done
+    n -f qcow2 "blkdebug:IMG" -c "read 0 512"
+    n -f qcow2 "blkdebug::IMG" -c "break foo A" -c "resume A" -c "remove_break A" \
+      -c "break write_aio A" -c "aio_write 0 4k" -c "wait_break A" -c "resume A" \
+      -c "aio_flush" -c "remove_break A" -c "read 0 4k"
+    n -f qcow2 "blkdebug::IMG" -c "break l2_update B" -c "aio_write 0 64k" \
+      -c "wait_break B" -c "remove_break B" -c "aio_flush" -c "read 0 64k"
+    n -f qcow2 IMG -c "break write_aio A" -c "resume A" -c "remove_break A"
+    n --image-opts "driver=qcow2,file.driver=blkdebug,file.image.filename=IMG,file.inject-error.0.event=write_aio,file.inject-error.0.errno=28,file.inject-error.0.once=on" \
+      -c "write 0 4k" -c "write 0 4k"
+    n --image-opts "driver=qcow2,file.driver=blkdebug,file.image.filename=IMG,file.set-state.0.event=read_aio,file.set-state.0.new_state=2,file.inject-error.0.event=read_aio,file.inject-error.0.state=2" \
+      -c "write 0 4k" -c "read 0 512" -c "read 0 512" -c "read 0 512"
+    n --image-opts "driver=qcow2,file.driver=blkdebug,file.image.filename=IMG,file.inject-error.0.errno=5" \
+      -c "read 0 512"
+    for f in "align=4095" "align=512,max-transfer=1000" \
+             "align=512,opt-write-zero=1000" \
+             "align=512,opt-write-zero=1024,max-write-zero=1536" \
+             "align=512,opt-discard=1024,max-discard=1536" "align=x" \
+             "align=4096,file.max-transfer=65536,file.opt-write-zero=8192,file.max-write-zero=65536,file.opt-discard=8192,file.max-discard=65536"; do
+        n --image-opts "driver=qcow2,file.driver=blkdebug,file.image.filename=IMG,file.$f" \
+          -c "write -P 0x21 512 1000" -c "write -z 3000 70000" -c "discard 0 64k" \
+          -c "read -P 0x21 600 100" -c "map"
+    done
+    n --image-opts "driver=blkdebug" -c "read 0 512"
+    setup=
+}
+
 for fmt in "${formats[@]}"; do
     rm -f "$scratch/base"
     case "$fmt" in
@@ -662,6 +753,7 @@ for fmt in "${formats[@]}"; do
         cases_files
         cases_write
         [ "$fmt" = qcow2 ] && cases_backing
+        [ "$fmt" = qcow2 ] && cases_blkdebug
         ;;
     null)
         cases_ours_only

@@ -24,5 +24,5 @@ EXTRA_DIST += util/aio-win32.c util/thread-win32.c util/win32-error.c \
 pkginclude_HEADERS += include/coblock/aio.h include/coblock/error.h \
 	include/coblock/thread-pool.h include/coblock/iov.h include/coblock/qdict.h
 noinst_HEADERS += include/util/aio-int.h include/util/atomic.h \
-	include/util/checked.h include/util/cutils.h include/util/osdep.h include/util/queue.h \
+	include/util/checked.h include/util/cutils.h include/util/qdict-json.h include/util/osdep.h include/util/queue.h \
 	include/util/thread.h include/util/aio-win32.h include/util/win32-error.h

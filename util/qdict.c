@@ -9,6 +9,7 @@
  */
 #include "util/osdep.h"
 #include "util/cutils.h"
+#include "util/qdict-json.h"
 #include <coblock/qdict.h>
 
 #include <ctype.h>
@@ -278,62 +279,21 @@ QDict *qdict_parse_keyval(const char *str, const char *implied_key,
     return d;
 }
 
-/* ---- JSON ---- */
-
-typedef struct JsonParser {
-    const char *p;
-    Error **errp;
-    bool failed;
-    QDict *out;
-} JsonParser;
-
-static void json_error(JsonParser *jp, const char *what)
-{
-    if (!jp->failed) {
-        error_setg(jp->errp, "JSON parse error, %s", what);
-        jp->failed = true;
-    }
-}
-
-static void json_ws(JsonParser *jp)
-{
-    while (isspace((unsigned char)*jp->p)) {
-        jp->p++;
-    }
-}
-
-static void put_utf8(char **buf, size_t *len, size_t *cap, unsigned cp)
-{
-    char tmp[4];
-    size_t n, i;
-
-    if (cp < 0x80) {
-        tmp[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        tmp[0] = (char)(0xc0 | (cp >> 6));
-        tmp[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        tmp[0] = (char)(0xe0 | (cp >> 12));
-        tmp[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        tmp[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        tmp[0] = (char)(0xf0 | (cp >> 18));
-        tmp[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        tmp[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        tmp[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    for (i = 0; i < n; i++) {
-        if (*len + 2 > *cap) {
-            *cap *= 2;
-            *buf = qemu_xrealloc(*buf, *cap);
-        }
-        (*buf)[(*len)++] = tmp[i];
-    }
-}
+/* ---- JSON ----
+ *
+ * Two passes: a lexer cuts the text into tokens, then a recursive
+ * descent parser builds the flat QDict.  Errors are worded as QEMU's
+ * json: parser words them, so that the tools print the same messages:
+ *   lexer     "stray 'TEXT'" (TEXT: the token read so far, with the
+ *             character that cannot continue it);
+ *   parser    "premature EOI", "expecting value", "invalid keyword 'x'",
+ *             "key is not a string in object", "missing : in object pair",
+ *             "expected separator in dict" / "in list", "duplicate key",
+ *             and string escapes;
+ * all after "JSON parse error, "; and "Expecting a JSON value" (nothing
+ * there), "Expecting at most one JSON value" (something after the first
+ * value).  Single-quoted strings are accepted, as QEMU accepts them.
+ */
 
 static int hexval(char c)
 {
@@ -349,241 +309,509 @@ static int hexval(char c)
     return -1;
 }
 
-static char *json_string(JsonParser *jp)
-{
-    size_t cap = 32, len = 0;
-    char *buf;
+typedef enum {
+    JT_LBRACE, JT_RBRACE, JT_LBRACKET, JT_RBRACKET, JT_COLON, JT_COMMA,
+    JT_STRING, JT_NUMBER, JT_KEYWORD,
+} JsonTokenType;
 
-    if (*jp->p != '"') {
-        json_error(jp, "expecting string");
-        return NULL;
+typedef struct JsonToken {
+    JsonTokenType type;
+    const char *text;
+    size_t len;
+} JsonToken;
+
+typedef struct JsonParser {
+    JsonToken *tok;
+    size_t ntok, pos, end;      /* the parser reads tok[pos, end) */
+    Error **errp;
+    bool failed;
+    bool more;                  /* something follows the first value */
+    QDict *out;
+} JsonParser;
+
+#define JSON_MAX_DEPTH 64
+
+static void json_error(JsonParser *jp, const char *fmt, ...)
+    QEMU_PRINTF(2, 3);
+
+static void json_error(JsonParser *jp, const char *fmt, ...)
+{
+    va_list ap;
+    char *what;
+
+    if (jp->failed) {
+        return;
     }
-    jp->p++;
-    buf = qemu_xmalloc(cap);
-    while (*jp->p && *jp->p != '"') {
-        unsigned cp = (unsigned char)*jp->p++;
-        if (cp == '\\') {
-            char c = *jp->p++;
-            switch (c) {
-            case '"': cp = '"'; break;
-            case '\\': cp = '\\'; break;
-            case '/': cp = '/'; break;
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
-            case 'u': {
-                int i, h;
-                cp = 0;
-                for (i = 0; i < 4; i++) {
-                    h = hexval(jp->p[i]);
-                    if (h < 0) {
-                        json_error(jp, "invalid escape sequence in string");
-                        free(buf);
-                        return NULL;
-                    }
-                    cp = cp * 16 + (unsigned)h;
+    va_start(ap, fmt);
+    what = qemu_xvasprintf(fmt, ap);
+    va_end(ap);
+    error_setg(jp->errp, "JSON parse error, %s", what);
+    free(what);
+    jp->failed = true;
+}
+
+static bool json_is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Length of the number at @p, or 0 and *bad the length of the stray
+ * text (the characters read, including the one that does not fit). */
+static size_t json_lex_number(const char *p, size_t *bad)
+{
+    size_t i = 0;
+
+    *bad = 0;
+    if (p[i] == '-') {
+        i++;
+    }
+    if (p[i] == '0') {
+        i++;
+        if (isdigit((unsigned char)p[i])) {
+            *bad = i + 1;
+            return 0;
+        }
+    } else if (isdigit((unsigned char)p[i])) {
+        while (isdigit((unsigned char)p[i])) {
+            i++;
+        }
+    } else {
+        *bad = p[i] ? i + 1 : i;
+        return 0;
+    }
+    if (p[i] == '.') {
+        i++;
+        if (!isdigit((unsigned char)p[i])) {
+            *bad = p[i] ? i + 1 : i;
+            return 0;
+        }
+        while (isdigit((unsigned char)p[i])) {
+            i++;
+        }
+    }
+    if (p[i] == 'e' || p[i] == 'E') {
+        i++;
+        if (p[i] == '+' || p[i] == '-') {
+            i++;
+        }
+        if (!isdigit((unsigned char)p[i])) {
+            *bad = p[i] ? i + 1 : i;
+            return 0;
+        }
+        while (isdigit((unsigned char)p[i])) {
+            i++;
+        }
+    }
+    return i;
+}
+
+/* Cut @json into jp->tok, up to the end of the first complete top-level
+ * value (jp->more tells whether anything follows it).  Returns false
+ * with the error set for text that is no token. */
+static bool json_lex(JsonParser *jp, const char *json)
+{
+    const char *p = json;
+    size_t cap = 16;
+    int depth = 0;
+    bool first_done = false;
+
+    jp->tok = qemu_new(JsonToken, cap);
+    jp->ntok = 0;
+    jp->end = 0;
+    for (;;) {
+        JsonToken t;
+        size_t bad = 0;
+
+        while (json_is_ws(*p)) {
+            p++;
+        }
+        if (!*p) {
+            break;
+        }
+        if (first_done) {
+            jp->more = true;
+            break;
+        }
+        t.text = p;
+        switch (*p) {
+        case '{': t.type = JT_LBRACE; t.len = 1; break;
+        case '}': t.type = JT_RBRACE; t.len = 1; break;
+        case '[': t.type = JT_LBRACKET; t.len = 1; break;
+        case ']': t.type = JT_RBRACKET; t.len = 1; break;
+        case ':': t.type = JT_COLON; t.len = 1; break;
+        case ',': t.type = JT_COMMA; t.len = 1; break;
+        case '"':
+        case '\'': {
+            size_t i = 1;
+
+            while (p[i] && p[i] != p[0]) {
+                i += (p[i] == '\\' && p[i + 1]) ? 2 : 1;
+            }
+            if (!p[i]) {
+                bad = i;
+            } else {
+                t.type = JT_STRING;
+                t.len = i + 1;
+            }
+            break;
+        }
+        default:
+            if (*p == '-' || isdigit((unsigned char)*p)) {
+                t.type = JT_NUMBER;
+                t.len = json_lex_number(p, &bad);
+            } else if (*p >= 'a' && *p <= 'z') {
+                t.type = JT_KEYWORD;
+                t.len = 0;
+                while (p[t.len] >= 'a' && p[t.len] <= 'z') {
+                    t.len++;
                 }
-                jp->p += 4;
-                if (cp == 0) {
-                    json_error(jp, "NUL character in string");
+            } else {
+                bad = 1;
+            }
+            break;
+        }
+        if (bad) {
+            error_setg(jp->errp, "JSON parse error, stray '%.*s'", (int)bad, p);
+            jp->failed = true;
+            return false;
+        }
+        if (jp->ntok == cap) {
+            cap *= 2;
+            jp->tok = qemu_xrealloc(jp->tok, cap * sizeof(JsonToken));
+        }
+        jp->tok[jp->ntok++] = t;
+        p += t.len;
+        if (t.type == JT_LBRACE || t.type == JT_LBRACKET) {
+            depth++;
+        } else if (t.type == JT_RBRACE || t.type == JT_RBRACKET) {
+            depth--;
+        }
+        if (depth <= 0) {
+            first_done = true;
+            jp->end = jp->ntok;
+        }
+    }
+    if (!first_done) {
+        jp->end = jp->ntok;
+    }
+    return true;
+}
+
+/* Decode a string token (quotes included); NULL and an error for a bad
+ * escape.  \u0000 becomes the two-byte form C0 80, as in QEMU. */
+static char *json_string(JsonParser *jp, const JsonToken *t)
+{
+    const char *p = t->text + 1, *stop = t->text + t->len - 1;
+    char *buf = qemu_xmalloc(t->len + 1), *o = buf;
+
+    while (p < stop) {
+        unsigned cp;
+
+        if (*p != '\\') {
+            *o++ = *p++;
+            continue;
+        }
+        p++;
+        switch (*p) {
+        case '"': case '\'': case '\\': case '/':
+            *o++ = *p++;
+            continue;
+        case 'b': *o++ = '\b'; p++; continue;
+        case 'f': *o++ = '\f'; p++; continue;
+        case 'n': *o++ = '\n'; p++; continue;
+        case 'r': *o++ = '\r'; p++; continue;
+        case 't': *o++ = '\t'; p++; continue;
+        case 'u':
+            break;
+        default:
+            json_error(jp, "invalid escape sequence in string");
+            free(buf);
+            return NULL;
+        }
+        /* \uXXXX, perhaps a surrogate pair */
+        {
+            const char *esc = p - 1;
+            int i;
+
+            cp = 0;
+            for (i = 1; i <= 4; i++) {
+                int h = p + i < stop ? hexval(p[i]) : -1;
+                if (h < 0) {
+                    json_error(jp, "invalid escape sequence in string");
                     free(buf);
                     return NULL;
                 }
-                put_utf8(&buf, &len, &cap, cp);
-                continue;
+                cp = cp * 16 + (unsigned)h;
             }
-            default:
-                json_error(jp, "invalid escape sequence in string");
+            p += 5;
+            if (cp >= 0xd800 && cp <= 0xdbff && p + 6 <= stop &&
+                p[0] == '\\' && p[1] == 'u') {
+                unsigned lo = 0;
+                bool ok = true;
+
+                for (i = 2; i < 6; i++) {
+                    int h = hexval(p[i]);
+                    ok = ok && h >= 0;
+                    lo = lo * 16 + (unsigned)(h < 0 ? 0 : h);
+                }
+                if (ok && lo >= 0xdc00 && lo <= 0xdfff) {
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                    p += 6;
+                }
+            }
+            if (cp >= 0xd800 && cp <= 0xdfff) {
+                json_error(jp, "%.6s is not a valid Unicode character", esc);
                 free(buf);
                 return NULL;
             }
         }
-        if (len + 2 > cap) {
-            cap *= 2;
-            buf = qemu_xrealloc(buf, cap);
+        if (cp == 0) {
+            *o++ = (char)0xc0;
+            *o++ = (char)0x80;
+        } else if (cp < 0x80) {
+            *o++ = (char)cp;
+        } else if (cp < 0x800) {
+            *o++ = (char)(0xc0 | (cp >> 6));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            *o++ = (char)(0xe0 | (cp >> 12));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+            *o++ = (char)(0x80 | (cp & 0x3f));
+        } else {
+            *o++ = (char)(0xf0 | (cp >> 18));
+            *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+            *o++ = (char)(0x80 | (cp & 0x3f));
         }
-        buf[len++] = (char)cp;
     }
-    if (*jp->p != '"') {
-        json_error(jp, "missing closing quote");
-        free(buf);
-        return NULL;
-    }
-    jp->p++;
-    buf[len] = '\0';
+    *o = '\0';
     return buf;
 }
 
-static void json_value(JsonParser *jp, const char *key, int depth);
+/* The next token, or NULL (and "premature EOI") at the end. */
+static const JsonToken *json_next(JsonParser *jp)
+{
+    if (jp->pos >= jp->end) {
+        json_error(jp, "premature EOI");
+        return NULL;
+    }
+    return &jp->tok[jp->pos++];
+}
+
+static void json_value(JsonParser *jp, const char *key, int depth,
+                       bool *is_object);
 
 static void json_object(JsonParser *jp, const char *prefix, int depth)
 {
-    jp->p++;    /* '{' */
-    json_ws(jp);
-    if (*jp->p == '}') {
-        jp->p++;
+    const JsonToken *t;
+    char **seen = NULL;
+    size_t nseen = 0, i;
+
+    if (jp->pos < jp->end && jp->tok[jp->pos].type == JT_RBRACE) {
+        jp->pos++;
         return;
     }
     for (;;) {
         char *k, *full;
 
-        json_ws(jp);
-        k = json_string(jp);
+        t = json_next(jp);
+        if (!t) {
+            break;
+        }
+        if (t->type == JT_KEYWORD && !(t->len == 4 && !strncmp(t->text, "true", 4)) &&
+            !(t->len == 5 && !strncmp(t->text, "false", 5)) &&
+            !(t->len == 4 && !strncmp(t->text, "null", 4))) {
+            json_error(jp, "invalid keyword '%.*s'", (int)t->len, t->text);
+            break;
+        }
+        if (t->type != JT_STRING && t->type != JT_NUMBER &&
+            t->type != JT_KEYWORD && t->type != JT_LBRACE &&
+            t->type != JT_LBRACKET) {
+            json_error(jp, "expecting value");
+            break;
+        }
+        if (t->type != JT_STRING) {
+            json_error(jp, "key is not a string in object");
+            break;
+        }
+        k = json_string(jp, t);
         if (!k) {
-            return;
+            break;
+        }
+        for (i = 0; i < nseen && strcmp(seen[i], k); i++) {
+        }
+        if (i < nseen) {
+            json_error(jp, "duplicate key");
+            free(k);
+            break;
+        }
+        seen = qemu_xrealloc(seen, (nseen + 1) * sizeof(*seen));
+        seen[nseen++] = k;
+        t = json_next(jp);
+        if (!t) {
+            break;
+        }
+        if (t->type != JT_COLON) {
+            json_error(jp, "missing : in object pair");
+            break;
         }
         full = prefix ? qemu_xasprintf("%s.%s", prefix, k) : qemu_xstrdup(k);
-        free(k);
-        json_ws(jp);
-        if (*jp->p != ':') {
-            json_error(jp, "expecting ':'");
-            free(full);
-            return;
-        }
-        jp->p++;
-        json_value(jp, full, depth + 1);
+        json_value(jp, full, depth + 1, NULL);
         free(full);
         if (jp->failed) {
-            return;
+            break;
         }
-        json_ws(jp);
-        if (*jp->p == ',') {
-            jp->p++;
-            continue;
+        t = json_next(jp);
+        if (!t) {
+            break;
         }
-        if (*jp->p == '}') {
-            jp->p++;
-            return;
+        if (t->type == JT_RBRACE) {
+            break;
         }
-        json_error(jp, "expecting ',' or '}'");
-        return;
+        if (t->type != JT_COMMA) {
+            json_error(jp, "expected separator in dict");
+            break;
+        }
     }
+    for (i = 0; i < nseen; i++) {
+        free(seen[i]);
+    }
+    free(seen);
 }
 
 static void json_array(JsonParser *jp, const char *prefix, int depth)
 {
+    const JsonToken *t;
     int index = 0;
 
-    jp->p++;    /* '[' */
-    json_ws(jp);
-    if (*jp->p == ']') {
-        jp->p++;
+    if (jp->pos < jp->end && jp->tok[jp->pos].type == JT_RBRACKET) {
+        jp->pos++;
         return;
     }
     for (;;) {
-        char *full = qemu_xasprintf("%s.%d", prefix, index++);
-        json_value(jp, full, depth + 1);
+        char *full = prefix ? qemu_xasprintf("%s.%d", prefix, index)
+                            : qemu_xasprintf("%d", index);
+
+        index++;
+        json_value(jp, full, depth + 1, NULL);
         free(full);
         if (jp->failed) {
             return;
         }
-        json_ws(jp);
-        if (*jp->p == ',') {
-            jp->p++;
-            continue;
-        }
-        if (*jp->p == ']') {
-            jp->p++;
+        t = json_next(jp);
+        if (!t || t->type == JT_RBRACKET) {
             return;
         }
-        json_error(jp, "expecting ',' or ']'");
+        if (t->type != JT_COMMA) {
+            json_error(jp, "expected separator in list");
+            return;
+        }
+    }
+}
+
+/* One value, stored under @key (the top-level value has none: only an
+ * object's members are kept; *is_object says whether it was one). */
+static void json_value(JsonParser *jp, const char *key, int depth,
+                       bool *is_object)
+{
+    const JsonToken *t = json_next(jp);
+    char *s;
+
+    if (!t) {
+        return;
+    }
+    if (depth > JSON_MAX_DEPTH) {
+        json_error(jp, "nesting too deep");
+        return;
+    }
+    if (is_object) {
+        *is_object = t->type == JT_LBRACE;
+    }
+    switch (t->type) {
+    case JT_LBRACE:
+        json_object(jp, key, depth);
+        return;
+    case JT_LBRACKET:
+        json_array(jp, key, depth);
+        return;
+    case JT_STRING:
+        s = json_string(jp, t);
+        if (s && key) {
+            qdict_put_str(jp->out, key, s);
+        }
+        free(s);
+        return;
+    case JT_NUMBER:
+        if (key) {
+            s = qemu_xstrndup(t->text, t->len);
+            qdict_put_typed(jp->out, key, QTYPE_QNUM, s);
+            free(s);
+        }
+        return;
+    case JT_KEYWORD:
+        if (t->len == 4 && !strncmp(t->text, "true", 4)) {
+            if (key) {
+                qdict_put_bool(jp->out, key, true);
+            }
+        } else if (t->len == 5 && !strncmp(t->text, "false", 5)) {
+            if (key) {
+                qdict_put_bool(jp->out, key, false);
+            }
+        } else if (t->len == 4 && !strncmp(t->text, "null", 4)) {
+            if (key) {
+                qdict_put_null(jp->out, key);
+            }
+        } else {
+            json_error(jp, "invalid keyword '%.*s'", (int)t->len, t->text);
+        }
+        return;
+    default:
+        json_error(jp, "expecting value");
         return;
     }
 }
 
-static void json_value(JsonParser *jp, const char *key, int depth)
+QDict *qdict_parse_json_value(const char *json, bool *not_object,
+                              Error **errp)
 {
-    json_ws(jp);
-    if (depth > 64) {
-        json_error(jp, "nesting too deep");
-        return;
+    JsonParser jp = { .errp = errp, .out = qdict_new() };
+    bool is_object = false;
+
+    *not_object = false;
+    if (!json_lex(&jp, json)) {
+        goto fail;
     }
-    switch (*jp->p) {
-    case '{':
-        json_object(jp, key, depth);
-        return;
-    case '[':
-        if (!key) {
-            json_error(jp, "expecting an object");
-            return;
-        }
-        json_array(jp, key, depth);
-        return;
-    case '"': {
-        char *s = json_string(jp);
-        if (s) {
-            qdict_put_str(jp->out, key, s);
-            free(s);
-        }
-        return;
+    if (jp.ntok == 0) {
+        error_setg(errp, "Expecting a JSON value");
+        goto fail;
     }
-    case 't':
-        if (!strncmp(jp->p, "true", 4)) {
-            jp->p += 4;
-            qdict_put_bool(jp->out, key, true);
-            return;
-        }
-        break;
-    case 'f':
-        if (!strncmp(jp->p, "false", 5)) {
-            jp->p += 5;
-            qdict_put_bool(jp->out, key, false);
-            return;
-        }
-        break;
-    case 'n':
-        if (!strncmp(jp->p, "null", 4)) {
-            jp->p += 4;
-            qdict_put_null(jp->out, key);
-            return;
-        }
-        break;
-    default:
-        if (*jp->p == '-' || isdigit((unsigned char)*jp->p)) {
-            const char *start = jp->p;
-            char *num;
-            if (*jp->p == '-') {
-                jp->p++;
-            }
-            while (isdigit((unsigned char)*jp->p) || *jp->p == '.' ||
-                   *jp->p == 'e' || *jp->p == 'E' || *jp->p == '+' ||
-                   *jp->p == '-') {
-                jp->p++;
-            }
-            num = qemu_xstrndup(start, (size_t)(jp->p - start));
-            qdict_put_typed(jp->out, key, QTYPE_QNUM, num);
-            free(num);
-            return;
-        }
-        break;
+    json_value(&jp, NULL, 0, &is_object);
+    if (jp.failed) {
+        goto fail;
     }
-    json_error(jp, "invalid token");
+    if (jp.pos < jp.ntok || jp.more) {
+        error_setg(errp, "Expecting at most one JSON value");
+        goto fail;
+    }
+    if (!is_object) {
+        *not_object = true;
+        error_setg(errp, "Invalid JSON object given");
+        goto fail;
+    }
+    free(jp.tok);
+    return jp.out;
+
+fail:
+    free(jp.tok);
+    qdict_unref(jp.out);
+    return NULL;
 }
 
 QDict *qdict_parse_json(const char *json, Error **errp)
 {
-    JsonParser jp = { .p = json, .errp = errp, .out = qdict_new() };
+    bool not_object;
 
-    json_ws(&jp);
-    if (*jp.p != '{') {
-        error_setg(errp, "Could not parse JSON: expecting an object");
-        qdict_unref(jp.out);
-        return NULL;
-    }
-    json_value(&jp, NULL, 0);
-    if (!jp.failed) {
-        json_ws(&jp);
-        if (*jp.p) {
-            json_error(&jp, "trailing characters after the object");
-        }
-    }
-    if (jp.failed) {
-        qdict_unref(jp.out);
-        return NULL;
-    }
-    return jp.out;
+    return qdict_parse_json_value(json, &not_object, errp);
 }
 
 /* ---- back to nested JSON ---- */
@@ -781,13 +1009,21 @@ uint64_t qdict_get_size_opt(const QDict *d, const char *key, uint64_t def, Error
 {
     const char *v = qdict_get_try_str(d, key);
     uint64_t n;
+    int ret;
 
     if (!v) {
         return def;
     }
-    if (qemu_strtosz(v, NULL, &n) < 0) {
+    ret = qemu_strtosz(v, NULL, &n);
+    if (ret == -ERANGE) {
+        error_setg(errp, "Value '%s' is out of range for parameter '%s'", v, key);
+        return def;
+    }
+    if (ret < 0) {
         error_setg(errp, "Parameter '%s' expects a non-negative number below 2^64",
                    key);
+        error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "
+                          "mega-, giga-, tera-, peta-\nand exabytes, respectively.\n");
         return def;
     }
     return n;

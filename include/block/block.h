@@ -100,6 +100,25 @@ int coroutine_fn bdrv_co_writev_vmstate(BlockDriverState *bs, QEMUIOVector *qiov
 int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset, bool exact,
                                   PreallocMode prealloc, BdrvRequestFlags flags,
                                   Error **errp);
+/* Copy offload: copy [src_offset, src_offset + bytes) of @src to
+ * @dst_offset of @dst inside the kernel (or the storage), when every
+ * driver on the way can.  0 on success; -ENOTSUP when this range cannot
+ * be offloaded (part of it may have been copied: the caller falls back
+ * to reading and writing all of it); other -errno on failure.
+ * @write_flags: BDRV_REQ_FUA at most.  _from is the source side's entry
+ * (a format calls it on its file child), _to the destination side's
+ * (@src is the protocol node holding the data). */
+int coroutine_fn bdrv_co_copy_range(BdrvChild *src, int64_t src_offset,
+                                    BdrvChild *dst, int64_t dst_offset,
+                                    int64_t bytes, BdrvRequestFlags write_flags);
+int coroutine_fn bdrv_co_copy_range_from(BdrvChild *src, int64_t src_offset,
+                                         BdrvChild *dst, int64_t dst_offset,
+                                         int64_t bytes,
+                                         BdrvRequestFlags write_flags);
+int coroutine_fn bdrv_co_copy_range_to(BdrvChild *dst, int64_t dst_offset,
+                                       BlockDriverState *src,
+                                       int64_t src_offset, int64_t bytes,
+                                       BdrvRequestFlags write_flags);
 /* Status of @bs alone (see BDRV_BLOCK_* in block_int.h). */
 int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, int64_t offset,
                                       int64_t bytes, int64_t *pnum,

@@ -180,6 +180,86 @@ QemuOptsList *qemu_opts_append(const QemuOptsList *a, const QemuOptsList *b);
 /* "Supported options:" listing as printed by qemu-img -o help. */
 void qemu_opts_print_help(const QemuOptsList *list, bool print_caption);
 
+/* ---- debug events (blkdebug) ---- */
+/* Points in the drivers and the generic layer that a blkdebug node below
+ * can react to (inject an error into the next request, change state,
+ * suspend the request).  The names are QEMU's, so that blkdebug
+ * configuration files work with both.  The name table in block/block.c
+ * is checked against this enum at compile time. */
+typedef enum BlkdebugEvent {
+    BLKDBG_L1_UPDATE,
+    BLKDBG_L1_GROW_ALLOC_TABLE,
+    BLKDBG_L1_GROW_WRITE_TABLE,
+    BLKDBG_L1_GROW_ACTIVATE_TABLE,
+    BLKDBG_L2_LOAD,
+    BLKDBG_L2_UPDATE,
+    BLKDBG_L2_UPDATE_COMPRESSED,
+    BLKDBG_L2_ALLOC_COW_READ,
+    BLKDBG_L2_ALLOC_WRITE,
+    BLKDBG_READ_AIO,
+    BLKDBG_READ_BACKING_AIO,
+    BLKDBG_READ_COMPRESSED,
+    BLKDBG_WRITE_AIO,
+    BLKDBG_WRITE_COMPRESSED,
+    BLKDBG_VMSTATE_LOAD,
+    BLKDBG_VMSTATE_SAVE,
+    BLKDBG_COW_READ,
+    BLKDBG_COW_WRITE,
+    BLKDBG_REFTABLE_LOAD,
+    BLKDBG_REFTABLE_GROW,
+    BLKDBG_REFTABLE_UPDATE,
+    BLKDBG_REFBLOCK_LOAD,
+    BLKDBG_REFBLOCK_UPDATE,
+    BLKDBG_REFBLOCK_UPDATE_PART,
+    BLKDBG_REFBLOCK_ALLOC,
+    BLKDBG_REFBLOCK_ALLOC_HOOKUP,
+    BLKDBG_REFBLOCK_ALLOC_WRITE,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_BLOCKS,
+    BLKDBG_REFBLOCK_ALLOC_WRITE_TABLE,
+    BLKDBG_REFBLOCK_ALLOC_SWITCH_TABLE,
+    BLKDBG_CLUSTER_ALLOC,
+    BLKDBG_CLUSTER_ALLOC_BYTES,
+    BLKDBG_CLUSTER_FREE,
+    BLKDBG_FLUSH_TO_OS,
+    BLKDBG_FLUSH_TO_DISK,
+    BLKDBG_PWRITEV_RMW_HEAD,
+    BLKDBG_PWRITEV_RMW_AFTER_HEAD,
+    BLKDBG_PWRITEV_RMW_TAIL,
+    BLKDBG_PWRITEV_RMW_AFTER_TAIL,
+    BLKDBG_PWRITEV,
+    BLKDBG_PWRITEV_ZERO,
+    BLKDBG_PWRITEV_DONE,
+    BLKDBG_EMPTY_IMAGE_PREPARE,
+    BLKDBG_L1_SHRINK_WRITE_TABLE,
+    BLKDBG_L1_SHRINK_FREE_L2_CLUSTERS,
+    BLKDBG_COR_WRITE,
+    BLKDBG_CLUSTER_ALLOC_SPACE,
+    BLKDBG_NONE,
+    BLKDBG__MAX,
+} BlkdebugEvent;
+
+/* "l2_update" for BLKDBG_L2_UPDATE; NULL out of range. */
+const char *bdrv_debug_event_name(BlkdebugEvent ev);
+/* The event called @name, or -1. */
+int bdrv_debug_event_lookup(const char *name);
+
+/* Tell @bs (usually a format's bs->file->bs) that @ev is about to
+ * happen.  A node whose driver has no debug_event callback ignores it
+ * (one pointer test); NULL @bs is allowed.  May yield when a breakpoint
+ * suspends the request, so only coroutine callers get suspended. */
+void bdrv_debug_event(BlockDriverState *bs, BlkdebugEvent ev);
+
+/* qemu-io's break / remove_break / resume / wait_break: act on the first
+ * node down the file chain from @bs whose driver handles breakpoints.
+ * -ENOTSUP when there is none, -ENOENT for an unknown event or tag. */
+int bdrv_debug_breakpoint(BlockDriverState *bs, const char *event,
+                          const char *tag);
+int bdrv_debug_remove_breakpoint(BlockDriverState *bs, const char *tag);
+int bdrv_debug_resume(BlockDriverState *bs, const char *tag);
+bool bdrv_debug_is_suspended(BlockDriverState *bs, const char *tag);
+/* Is there a node below @bs that handles breakpoints? */
+bool bdrv_debug_has_breakpoints(BlockDriverState *bs);
+
 /* ---- the driver ---- */
 
 typedef struct BlockDriver BlockDriver;
@@ -257,6 +337,31 @@ struct BlockDriver {
                                  bool exact, PreallocMode prealloc,
                                  BdrvRequestFlags flags, Error **errp);
 
+    /* Copy offload (optional): move bytes from one chain to another
+     * without bringing them into memory, e.g. with copy_file_range(2).
+     * Both sides see aligned ranges inside their node, as for preadv and
+     * pwritev (max_transfer does not apply).  -ENOTSUP means "not this
+     * range, not this way": the caller then reads and writes instead,
+     * so a driver may return it after copying part of the range.
+     *
+     * Source side: [offset, offset + bytes) of @bs goes to @dst at
+     * @dst_offset.  A format passes its host ranges on with
+     * bdrv_co_copy_range_from() on its file child; a protocol hands
+     * itself as the source to bdrv_co_copy_range_to(@dst, ...). */
+    int coroutine_fn (*copy_range_from)(BlockDriverState *bs, int64_t offset,
+                                        int64_t bytes, BdrvChild *dst,
+                                        int64_t dst_offset,
+                                        BdrvRequestFlags write_flags);
+    /* Destination side: write [offset, offset + bytes) of @bs with the
+     * bytes at @src_offset of the protocol node @src.  A format maps
+     * (allocating as a write would) and passes on with
+     * bdrv_co_copy_range_to() on its file child; a protocol copies when
+     * it can reach @src's data itself (a node of its own driver). */
+    int coroutine_fn (*copy_range_to)(BlockDriverState *bs, int64_t offset,
+                                      int64_t bytes, BlockDriverState *src,
+                                      int64_t src_offset,
+                                      BdrvRequestFlags flags);
+
     /* Required for protocols; formats default to their own answer. */
     int64_t (*getlength)(BlockDriverState *bs);
     /* Bytes used on the host ("disk size"), or -ENOTSUP / -errno. */
@@ -290,6 +395,19 @@ struct BlockDriver {
      * file's filename): a node opened with any of them beyond a plain
      * filename is shown as a json: filename.  NULL-terminated. */
     const char *const *strong_runtime_opts;
+
+    /* Filters that open their own children (blkdebug): the core passes
+     * the filename and options through like a protocol's and opens no
+     * "file" child; the driver sets bs->file itself. */
+    bool opens_children;
+
+    /* Debug events and breakpoints (blkdebug). */
+    void (*debug_event)(BlockDriverState *bs, BlkdebugEvent ev);
+    int (*debug_breakpoint)(BlockDriverState *bs, const char *event,
+                            const char *tag);
+    int (*debug_remove_breakpoint)(BlockDriverState *bs, const char *tag);
+    int (*debug_resume)(BlockDriverState *bs, const char *tag);
+    bool (*debug_is_suspended)(BlockDriverState *bs, const char *tag);
 
     /* Protocols: delete the file @filename names (a format's create that
      * fails after the file was made removes it, as QEMU does).  0 or

@@ -50,6 +50,9 @@ typedef struct BlockAIOCB BlockAIOCB;
 #define BDRV_O_NOCACHE      0x0020  /* cache.direct=on: bypass the host page cache */
 #define BDRV_O_NATIVE_AIO   0x0080  /* aio=native: Linux AIO or Windows overlapped I/O */
 #define BDRV_O_NO_BACKING   0x0100  /* do not open the backing file */
+#define BDRV_O_COPY_ON_READ 0x0400  /* copy-on-read: every read copies what it
+                                     * finds in the backing chain into the
+                                     * image (needs BDRV_O_RDWR) */
 #define BDRV_O_NO_FLUSH     0x0200  /* cache.no-flush=on: flushes do nothing */
 #define BDRV_O_CHECK        0x1000  /* opened to be checked or repaired */
 #define BDRV_O_UNMAP        0x4000  /* discard=unmap: pass discards down */
@@ -60,6 +63,10 @@ typedef struct BlockAIOCB BlockAIOCB;
 
 /* ---- request flags ---- */
 typedef enum BdrvRequestFlags {
+    BDRV_REQ_COPY_ON_READ       = 0x1,   /* read: copy what comes from the
+                                          * backing chain into the image, as
+                                          * BDRV_O_COPY_ON_READ does for all
+                                          * reads (ignored when read-only) */
     BDRV_REQ_ZERO_WRITE         = 0x2,   /* internal: write zeroes */
     BDRV_REQ_MAY_UNMAP          = 0x4,   /* zeroes may be deallocated */
     BDRV_REQ_FUA                = 0x10,  /* stable on disk before completion */
@@ -131,6 +138,15 @@ int coroutine_fn blk_co_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes,
 int coroutine_fn blk_co_pwrite_zeroes(BlockBackend *blk, int64_t offset,
                                       int64_t bytes, BdrvRequestFlags flags);
 int coroutine_fn blk_co_pdiscard(BlockBackend *blk, int64_t offset, int64_t bytes);
+/* Copy [off_in, off_in + bytes) of @blk_in to @off_out of @blk_out
+ * without bringing the data into memory (copy_file_range(2) between two
+ * image files, through raw and through qcow2's data clusters).  Returns
+ * 0, -ENOTSUP when this range cannot be offloaded (any part of the
+ * target range may then have been written: copy it with reads and
+ * writes instead), or another -errno.  @flags: 0 or BDRV_REQ_FUA. */
+int coroutine_fn blk_co_copy_range(BlockBackend *blk_in, int64_t off_in,
+                                   BlockBackend *blk_out, int64_t off_out,
+                                   int64_t bytes, BdrvRequestFlags flags);
 int coroutine_fn blk_co_flush(BlockBackend *blk);
 int coroutine_fn blk_co_truncate(BlockBackend *blk, int64_t offset, bool exact,
                                  PreallocMode prealloc, BdrvRequestFlags flags,

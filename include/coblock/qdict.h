@@ -78,14 +78,18 @@ void qdict_join(QDict *dst, const QDict *src, bool overwrite);
 QDict *qdict_parse_keyval(const char *str, const char *implied_key,
                           Error **errp);
 /* Parse a JSON object (the part after "json:"), flattening nested
- * objects into dotted keys and arrays into ".0", ".1", ... keys. */
+ * objects into dotted keys and arrays into ".0", ".1", ... keys.  Errors
+ * are worded as QEMU's ("JSON parse error, premature EOI", "Invalid JSON
+ * object given" for valid JSON that is not an object, ...). */
 QDict *qdict_parse_json(const char *json, Error **errp);
 /* The QDict as a nested JSON object, dotted keys unflattened; the caller
  * frees the string. */
 char *qdict_to_json(const QDict *d);
 
 /* Typed getters.  A missing key yields @def.  A value that does not
- * parse sets *errp ("Parameter 'KEY' expects ...") and returns @def. */
+ * parse sets *errp ("Parameter 'KEY' expects ...", for sizes with a
+ * hint on the suffixes; "Value 'V' is out of range for parameter 'KEY'"
+ * for a size of 2^64 or more) and returns @def. */
 bool qdict_get_bool_opt(const QDict *d, const char *key, bool def, Error **errp);
 int64_t qdict_get_int_opt(const QDict *d, const char *key, int64_t def, Error **errp);
 uint64_t qdict_get_size_opt(const QDict *d, const char *key, uint64_t def, Error **errp);

@@ -190,3 +190,15 @@ TESTS += tests/unit/test-qcow2 tests/unit/qcow2-interop.sh \
 	tests/qcow2-corpus/corpus-test.sh tests/qcow2-corpus/mutate-test.sh
 VALGRIND_TESTS += tests/unit/test-qcow2
 endif
+
+# Copy-on-read through the generic I/O path, on qcow2 chains on files.
+EXTRA_DIST += tests/unit/test-copy-on-read.c
+if OS_LINUX
+check_PROGRAMS += tests/unit/test-copy-on-read
+tests_unit_test_copy_on_read_SOURCES = tests/unit/test-copy-on-read.c
+tests_unit_test_copy_on_read_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_copy_on_read_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_copy_on_read_LDADD = $(COBLOCK_INTERNAL) $(UNIT_LIBS)
+TESTS += tests/unit/test-copy-on-read
+VALGRIND_TESTS += tests/unit/test-copy-on-read
+endif

@@ -1041,8 +1041,16 @@ START_TEST(test_read_only)
     QDict *opts;
     uint8_t buf[512] = { 0 };
 
+    /* A writer whose options make the node read-only is refused, as in
+     * QEMU. */
     opts = qdict_parse_keyval("driver=mock,read-only=on", NULL, &error_abort);
-    blk = blk_new_open("mock", opts, BDRV_O_RDWR, &err);
+    ck_assert_ptr_null(blk_new_open("mock", opts, BDRV_O_RDWR, &err));
+    ck_assert_str_eq(error_get_pretty(err),
+                     "Could not open 'mock': Block node is read-only");
+    error_free_or_abort(&err);
+
+    opts = qdict_parse_keyval("driver=mock,read-only=on", NULL, &error_abort);
+    blk = blk_new_open("mock", opts, 0, &err);
     ck_assert_ptr_nonnull(blk);
     ck_assert(blk_is_read_only(blk));
     ck_assert_int_eq(blk_pwrite(blk, 0, 512, buf, 0), -EACCES);

@@ -709,7 +709,21 @@ START_TEST(test_create_like_qemu)
 }
 END_TEST
 
-/* Our create errors read like qemu-img's ("qemu-img: FILE: MESSAGE"). */
+/* @path holds @len bytes of @val (created or overwritten). */
+static void write_file_bytes(const char *path, int val, size_t len)
+{
+    uint8_t *buf = qemu_xmalloc(len);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+    ck_assert_int_ge(fd, 0);
+    memset(buf, val, len);
+    ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+    free(buf);
+}
+
+/* Our create errors read like qemu-img's ("qemu-img: FILE: MESSAGE"),
+ * and leave the same file behind. */
 START_TEST(test_create_errors_like_qemu)
 {
     static const char *const cases[] = {
@@ -733,6 +747,14 @@ START_TEST(test_create_errors_like_qemu)
             snprintf(nodir, sizeof(nodir), "%s/nodir/x.img", tmpdir);
             target = nodir;
         }
+        struct stat qst, ost;
+        int qexists, oexists;
+
+        /* Over an existing file with data: what is left of it afterwards
+         * (QEMU truncates it before refusing preallocation=metadata). */
+        if (i < ARRAY_SIZE(cases)) {
+            write_file_bytes(target, 0x5a, 8192);
+        }
         {
             char *argv[] = { (char *)QEMU_IMG_REF, (char *)"create", (char *)"-q",
                              (char *)"-f", (char *)"file", (char *)target,
@@ -740,9 +762,20 @@ START_TEST(test_create_errors_like_qemu)
 
             ck_assert_int_eq(run_prog(argv, out, sizeof(out)), 1);
         }
+        qexists = stat(target, &qst) == 0;
+        if (i < ARRAY_SIZE(cases)) {
+            write_file_bytes(target, 0x5a, 8192);
+        }
         ck_assert_int_lt(our_create(target, o, msg, sizeof(msg)), 0);
         snprintf(expect, sizeof(expect), "qemu-img: %s: %s\n", target, msg);
         ck_assert_str_eq(out, expect);
+        oexists = stat(target, &ost) == 0;
+        ck_assert_int_eq(oexists, qexists);
+        if (oexists) {
+            ck_assert_msg(ost.st_size == qst.st_size,
+                          "%s: %lld bytes left, QEMU leaves %lld", o,
+                          (long long)ost.st_size, (long long)qst.st_size);
+        }
     }
 }
 END_TEST
@@ -1296,6 +1329,215 @@ START_TEST(test_block_device)
 }
 END_TEST
 
+/* ---- copy offload ---- */
+
+typedef struct CopyCo {
+    BlockBackend *src, *dst;
+    int64_t src_off, dst_off, bytes;
+    int ret;
+    bool done;
+} CopyCo;
+
+static void coroutine_fn copy_co_entry(void *opaque)
+{
+    CopyCo *c = opaque;
+
+    c->ret = blk_co_copy_range(c->src, c->src_off, c->dst, c->dst_off,
+                               c->bytes, 0);
+    c->done = true;
+}
+
+static int copy_range(BlockBackend *src, int64_t src_off, BlockBackend *dst,
+                      int64_t dst_off, int64_t bytes)
+{
+    CopyCo c = { src, dst, src_off, dst_off, bytes, -EINPROGRESS, false };
+
+    bdrv_run_co(blk_get_aio_context(dst), copy_co_entry, &c, &c.done);
+    return c.ret;
+}
+
+static BlockBackend *open_fmt(const char *p, const char *fmt, int flags)
+{
+    const char *saved = open_format;
+    Error *err = NULL;
+    BlockBackend *blk;
+
+    open_format = fmt;
+    blk = open_img_opts(p, flags, NULL, NULL, &err);
+    open_format = saved;
+    ck_assert_msg(blk != NULL, "open %s failed: %s", p,
+                  err ? error_get_pretty(err) : "?");
+    return blk;
+}
+
+static void write_file(const char *p, int64_t off, const void *buf, size_t len)
+{
+    int fd = open(p, O_WRONLY);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, buf, len, off), (ssize_t)len);
+    close(fd);
+}
+
+/* raw over file to raw over file: copied by the kernel through the page
+ * cache; refused (and nothing written) with O_DIRECT on either side. */
+START_TEST(test_copy_range_raw)
+{
+    size_t len = 4 * MiB;
+    char dpath[420];
+    uint8_t *w, *r, *zero;
+    BlockBackend *src, *dst;
+    int ret;
+
+    PICK_OR_SKIP();
+    w = qemu_xmalloc(len);
+    r = qemu_memalign(4096, len);
+    zero = qemu_xmalloc0(len);
+    snprintf(dpath, sizeof(dpath), "%s/dst", tmpdir);
+    make_file(path, (int64_t)len);
+    make_file(dpath, (int64_t)len);
+    fill(w, len, 7);
+    write_file(path, 0, w, len);
+    src = open_img(0);
+    dst = open_fmt(dpath, "raw", BDRV_O_RDWR);
+
+    ret = copy_range(src, 1 * MiB, dst, 512 * KiB, 2 * MiB);
+    if (direct) {
+        ck_assert_int_eq(ret, -ENOTSUP);
+        ck_assert_int_eq(blk_pread(dst, 0, (int64_t)len, r, 0), 0);
+        ck_assert_mem_eq(r, zero, len);
+    } else {
+        ck_assert_int_eq(ret, 0);
+        ck_assert_int_eq(blk_pread(dst, 512 * KiB, 2 * MiB, r, 0), 0);
+        ck_assert_mem_eq(r, w + 1 * MiB, 2 * MiB);
+        /* around it: untouched */
+        ck_assert_int_eq(blk_pread(dst, 0, 512 * KiB, r, 0), 0);
+        ck_assert_mem_eq(r, zero, 512 * KiB);
+        ck_assert_int_eq(blk_pread(dst, 2560 * KiB, 1536 * KiB, r, 0), 0);
+        ck_assert_mem_eq(r, zero, 1536 * KiB);
+        /* unaligned, up to the end of the target */
+        ck_assert_int_eq(copy_range(src, 3, dst, (int64_t)len - 5000, 5000), 0);
+        ck_assert_int_eq(file_size(dpath), (int64_t)len);
+        ck_assert_int_eq(blk_pread(dst, (int64_t)len - 5000, 5000, r, 0), 0);
+        ck_assert_mem_eq(r, w + 3, 5000);
+    }
+    /* bounds, on either side */
+    ck_assert_int_eq(copy_range(src, (int64_t)len - 4096, dst, 0, 8192), -EIO);
+    ck_assert_int_eq(copy_range(src, 0, dst, (int64_t)len - 4096, 8192), -EIO);
+    ck_assert_int_eq(copy_range(src, -4096, dst, 0, 4096), -EIO);
+    blk_unref(dst);
+
+    /* a read-only target refuses */
+    dst = open_fmt(dpath, "raw", 0);
+    ck_assert_int_eq(copy_range(src, 0, dst, 0, 4096), -EACCES);
+    blk_unref(dst);
+    blk_unref(src);
+    free(w);
+    qemu_vfree(r);
+    free(zero);
+}
+END_TEST
+
+/* qcow2 on both sides (images made by QEMU's qemu-img): data clusters
+ * are copied file to file, the target allocating as a write would; a
+ * range with a cluster that is not data is refused; QEMU's check and
+ * compare agree with the result. */
+START_TEST(test_copy_range_qcow2)
+{
+    char spath[420], dpath[420], cmd[2048];
+    size_t len = 1 * MiB;
+    uint8_t *w, *r;
+    BlockBackend *src, *dst;
+
+    if (!have_tool(QEMU_IMG_REF) || !bdrv_find_format("qcow2")) {
+        return;
+    }
+    w = qemu_xmalloc(len);
+    r = qemu_memalign(4096, len);
+    engine = ENG_THREADS;
+    direct = false;
+    snprintf(spath, sizeof(spath), "%s/src.qcow2", tmpdir);
+    snprintf(dpath, sizeof(dpath), "%s/dst.qcow2", tmpdir);
+    snprintf(cmd, sizeof(cmd), QEMU_IMG_REF " create -q -f qcow2 '%s' 8M && "
+             QEMU_IMG_REF " create -q -f qcow2 '%s' 8M", spath, dpath);
+    ck_assert_int_eq(system(cmd), 0);
+    src = open_fmt(spath, "qcow2", BDRV_O_RDWR);
+    fill(w, len, 3);
+    ck_assert_int_eq(blk_pwrite(src, 0, (int64_t)len, w, 0), 0);
+    ck_assert_int_eq(blk_pwrite(src, 4 * MiB, (int64_t)len, w, 0), 0);
+    ck_assert_int_eq(blk_flush(src), 0);
+    dst = open_fmt(dpath, "qcow2", BDRV_O_RDWR);
+
+    /* data to unallocated clusters of the target, then over them */
+    ck_assert_int_eq(copy_range(src, 0, dst, 2 * MiB, (int64_t)len), 0);
+    ck_assert_int_eq(copy_range(src, 4 * MiB + 64 * KiB, dst, 2 * MiB,
+                                256 * KiB), 0);
+    ck_assert_int_eq(blk_pread(dst, 2 * MiB, (int64_t)len, r, 0), 0);
+    ck_assert_mem_eq(r, w + 64 * KiB, 256 * KiB);
+    ck_assert_mem_eq(r + 256 * KiB, w + 256 * KiB, len - 256 * KiB);
+    /* not cluster-aligned on the target; unallocated in the source */
+    ck_assert_int_eq(copy_range(src, 0, dst, 6 * MiB + 4096, 64 * KiB),
+                     -ENOTSUP);
+    ck_assert_int_eq(copy_range(src, 1 * MiB, dst, 6 * MiB, 64 * KiB),
+                     -ENOTSUP);
+    blk_unref(dst);
+    blk_unref(src);
+
+    /* QEMU's view: a clean image holding the data */
+    snprintf(cmd, sizeof(cmd), QEMU_IMG_REF " check -q '%s' && "
+             QEMU_IMG_REF " convert -O raw '%s' '%s.raw'", dpath, dpath, dpath);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s.raw", dpath);
+    {
+        int fd = open(cmd, O_RDONLY);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(pread(fd, r, len, 2 * MiB), (ssize_t)len);
+        close(fd);
+    }
+    ck_assert_mem_eq(r, w + 64 * KiB, 256 * KiB);
+    ck_assert_mem_eq(r + 256 * KiB, w + 256 * KiB, len - 256 * KiB);
+    free(w);
+    qemu_vfree(r);
+}
+END_TEST
+
+/* Reads through the page cache take the inline path when the data is
+ * cached and go to the engine when it is not. */
+START_TEST(test_cached_and_uncached_reads)
+{
+    size_t len = 1 * MiB;
+    uint8_t *w, *r;
+    BlockBackend *blk;
+    int fd;
+
+    PICK_OR_SKIP();
+    w = qemu_xmalloc(len);
+    r = qemu_memalign(4096, len);
+    make_file(path, (int64_t)len);
+    fill(w, len, 11);
+    write_file(path, 0, w, len);
+    blk = open_img(0);
+    for (int round = 0; round < 2; round++) {
+        /* round 0: evicted; round 1: cached by round 0 */
+        if (round == 0) {
+            fd = open(path, O_RDONLY);
+            ck_assert_int_ge(fd, 0);
+            ck_assert_int_eq(fdatasync(fd), 0);
+            ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+            close(fd);
+        }
+        memset(r, 0xaa, len);
+        ck_assert_int_eq(blk_pread(blk, 0, (int64_t)len, r, 0), 0);
+        ck_assert_mem_eq(r, w, len);
+        ck_assert_int_eq(blk_pread(blk, 4096, 8192, r, 0), 0);
+        ck_assert_mem_eq(r, w + 4096, 8192);
+    }
+    blk_unref(blk);
+    free(w);
+    qemu_vfree(r);
+}
+END_TEST
+
 static Suite *file_suite(void)
 {
     Suite *s = suite_create("file-posix");
@@ -1315,6 +1557,14 @@ static Suite *file_suite(void)
     tcase_add_loop_test(tc, test_truncate, 0, n);
     tcase_add_test(tc, test_flush_sticky);
     tcase_add_loop_test(tc, test_block_device, 0, n);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("copy-range");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_copy_range_raw, 0, n);
+    tcase_add_test(tc, test_copy_range_qcow2);
+    tcase_add_loop_test(tc, test_cached_and_uncached_reads, 0, n);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("create");

@@ -771,6 +771,15 @@ START_TEST(test_create)
     ck_assert_str_eq(error_get_pretty(err), "Unsupported preallocation mode: metadata");
     error_free_or_abort(&err);
     qemu_opts_del(opts);
+    /* Refused after the file was truncated, as QEMU does: it is left,
+     * empty. */
+    {
+        WIN32_FILE_ATTRIBUTE_DATA fa;
+
+        ck_assert(GetFileAttributesExA(path, GetFileExInfoStandard, &fa));
+        ck_assert_uint_eq(fa.nFileSizeLow, 0);
+        ck_assert_uint_eq(fa.nFileSizeHigh, 0);
+    }
 
     bad = qemu_xasprintf("%sno-such-dir-%lu\\x.img", dir,
                          (unsigned long)GetCurrentProcessId());
