@@ -273,9 +273,8 @@ uint64_t bdrv_opt_take_size(QDict *options, const char *key, uint64_t def,
     uint64_t v = qdict_get_size_opt(options, key, def, &local_err);
 
     if (local_err) {
+        /* qdict_get_size_opt added QEMU's suffix hint. */
         error_propagate(errp, local_err);
-        error_append_hint(errp, "Optional suffix k, M, G, T, P or E means kilo-, "
-                          "mega-, giga-, tera-, peta-\nand exabytes, respectively.\n");
     }
     qdict_del(options, key);
     return v;

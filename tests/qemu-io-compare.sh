@@ -371,7 +371,7 @@ cases_common() {
     c "aio_read -v 0 16" "aio_flush" "aio_read -P 0x11 0 64k" "aio_flush" "length"
     c "aio_read 0 1" "quit"
     c "aio_read 0 1" "close"
-    c "aio_read 0 1" "sleep 10" "length"
+    c "aio_read 0 1" "aio_flush" "sleep 10" "length"
 
     # map, alloc, length, info
     each "map" "alloc 0" "alloc 0 4M" "alloc 64k 1M" "alloc 65537 1" \
