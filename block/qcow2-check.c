@@ -20,7 +20,8 @@
  * refcount structure that cannot be trusted, makes BDRV_FIX_ERRORS write a
  * whole new refcount structure from the counts (in clusters nobody uses),
  * switch the header to it, and then release what the old one used.
- * COPIED flags are fixed in place.
+ * COPIED flags are fixed in place (with BDRV_FIX_LEAKS too, as long as
+ * nothing else was found left unrepaired).
  *
  * The messages are printed to stderr in the wording of QEMU's check, so
  * that `qemu-img check` output reads the same.
@@ -81,9 +82,11 @@ static void inc_refs(CheckState *cs, uint64_t offset, uint64_t size)
     }
     first = offset >> s->cluster_bits;
     last = (offset + size - 1) >> s->cluster_bits;
-    /* Within a cluster of the end of the file is fine (the last cluster
-     * may be short); further out, the reference is broken. */
-    if (offset >= s->file_size && offset - s->file_size >= s->cluster_size) {
+    /* Ending within a cluster of the end of the file is fine (the last
+     * cluster may be short); further out, the reference is broken. */
+    if (UINT64_MAX - offset < size ||
+        (offset + size > s->file_size &&
+         offset + size - s->file_size >= s->cluster_size)) {
         fprintf(stderr, "ERROR: counting reference for region exceeding the "
                 "end of the file by one cluster or more: offset %#" PRIx64
                 " size %#" PRIx64 "\n", offset, size);
@@ -98,7 +101,15 @@ static void inc_refs(CheckState *cs, uint64_t offset, uint64_t size)
         cs->nb_clusters = last + 1;
     }
     for (uint64_t c = first; c <= last; c++) {
-        if (cs->counts[c] != UINT32_MAX) {
+        /* A count that the refcount width cannot hold is a corruption
+         * of its own (the count stays at the maximum). */
+        if (cs->counts[c] >= s->refcount_max) {
+            fprintf(stderr, "ERROR: overflow cluster offset=0x%" PRIx64 "\n"
+                    "Use qemu-img amend to increase the refcount entry width "
+                    "or qemu-img convert to create a clean copy if the image "
+                    "cannot be opened for writing\n", c << s->cluster_bits);
+            cs->res->corruptions++;
+        } else if (cs->counts[c] != UINT32_MAX) {
             cs->counts[c]++;
         }
     }
@@ -288,9 +299,24 @@ static void coroutine_fn check_refcount_table(CheckState *cs)
             continue;
         }
         if ((e >> s->cluster_bits) >= size_to_clusters(s, s->file_size)) {
+            bool grow = cs->fix & BDRV_FIX_ERRORS;
             fprintf(stderr, "%s refcount block %" PRIu64 " is outside image\n",
-                    (cs->fix & BDRV_FIX_ERRORS) ? "Repairing" : "ERROR", i);
+                    grow ? "Repairing" : "ERROR", i);
             cs->res->corruptions++;
+            /* Repaired as QEMU does: the file grows (with zeroes) to hold
+             * the block, which is then counted like any other; its zero
+             * refcounts make the comparison rebuild the structure. */
+            if (grow && e <= INT64_MAX - s->cluster_size &&
+                ensure_counts(cs, (e >> s->cluster_bits) + 1) == 0 &&
+                bdrv_co_truncate(cs->bs->file, (int64_t)(e + s->cluster_size),
+                                 false, PREALLOC_MODE_OFF, 0, NULL) == 0) {
+                qcow2_file_wrote(s, e, s->cluster_size);
+                cs->nb_clusters = MAX(cs->nb_clusters,
+                                      (e >> s->cluster_bits) + 1);
+                cs->res->corruptions_fixed++;
+                inc_refs(cs, e, s->cluster_size);
+                continue;
+            }
             cs->rebuild = true;
             continue;
         }
@@ -641,20 +667,30 @@ out:
     return ret;
 }
 
-/* Compare stored refcounts with the counts; fix what @fix allows.
- * @quiet_leaks: print fixed leaks as repairs only (after a rebuild). */
-static int coroutine_fn compare_refcounts(CheckState *cs, bool *need_rebuild,
+/*
+ * Compare stored refcounts with the counts; fix what @fix allows, in place:
+ * a leak with BDRV_FIX_LEAKS, a refcount below the references with
+ * BDRV_FIX_ERRORS (raising a refcount never frees anything).  A referenced
+ * cluster whose refcount is zero (or cannot be read) asks for a rebuild of
+ * the whole structure instead.  Every mismatch found is counted in
+ * cs->res, and each one fixed in its _fixed counter too.
+ * @after_rebuild: releasing what the old structure used; only the repairs
+ * are printed.
+ */
+static int coroutine_fn compare_refcounts(CheckState *cs, BdrvCheckMode fix,
+                                          bool *need_rebuild,
                                           bool after_rebuild)
 {
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
-    uint64_t n = MAX(cs->nb_clusters, 0);
+    uint64_t n = cs->nb_clusters;
     Qcow2RefcountReader rd = { 0 };
     int ret;
 
     for (uint64_t c = 0; c < n && c < cs->alloc; c++) {
         uint64_t rc;
         uint64_t refs = cs->counts[c];
+        bool leak, repair;
 
         ret = qcow2_refcount_reader_get(bs, &rd, c, &rc);
         if (ret < 0) {
@@ -670,35 +706,45 @@ static int coroutine_fn compare_refcounts(CheckState *cs, bool *need_rebuild,
         if (rc == refs) {
             continue;
         }
-        /* Repairs below change refcounts. */
-        qcow2_refcount_reader_end(bs, &rd);
-        if (rc < refs) {
-            if (!after_rebuild) {
+        leak = rc > refs;
+        if (rc == 0) {
+            *need_rebuild = true;
+            repair = false;
+        } else {
+            repair = leak ? (fix & BDRV_FIX_LEAKS) : (fix & BDRV_FIX_ERRORS);
+        }
+        if (after_rebuild && !repair) {
+            if (!leak) {
                 cs->res->corruptions++;
             }
-            fprintf(stderr, "ERROR cluster %" PRIu64 " refcount=%" PRIu64
-                    " reference=%" PRIu64 "\n", c, rc, refs);
-            *need_rebuild = true;
             continue;
         }
-        /* A leak. */
+        fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64
+                " reference=%" PRIu64 "\n",
+                repair ? "Repairing" : leak ? "Leaked" : "ERROR", c, rc, refs);
         if (!after_rebuild) {
-            fprintf(stderr, "Leaked cluster %" PRIu64 " refcount=%" PRIu64
-                    " reference=%" PRIu64 "\n", c, rc, refs);
-            cs->res->leaks++;
-        }
-        if (cs->fix & BDRV_FIX_LEAKS) {
-            fprintf(stderr, "Repairing cluster %" PRIu64 " refcount=%" PRIu64
-                    " reference=%" PRIu64 "\n", c, rc, refs);
-            ret = qcow2_update_refcount(bs, c << s->cluster_bits,
-                                        s->cluster_size,
-                                        -(int64_t)(rc - refs));
-            if (ret < 0) {
-                cs->res->check_errors++;
-                continue;
+            if (leak) {
+                cs->res->leaks++;
+            } else {
+                cs->res->corruptions++;
             }
-            if (!after_rebuild) {
+        }
+        if (!repair) {
+            continue;
+        }
+        /* The repair changes refcounts. */
+        qcow2_refcount_reader_end(bs, &rd);
+        ret = qcow2_update_refcount(bs, c << s->cluster_bits, s->cluster_size,
+                                    (int64_t)refs - (int64_t)rc);
+        if (ret < 0) {
+            cs->res->check_errors++;
+            continue;
+        }
+        if (!after_rebuild) {
+            if (leak) {
                 cs->res->leaks_fixed++;
+            } else {
+                cs->res->corruptions_fixed++;
             }
         }
     }
@@ -711,9 +757,22 @@ static int coroutine_fn check_copied(CheckState *cs)
 {
     BlockDriverState *bs = cs->bs;
     BDRVQcow2State *s = bs->opaque;
-    bool fix = cs->fix & BDRV_FIX_ERRORS;
+    BdrvCheckResult *r = cs->res;
     Qcow2RefcountReader rd = { 0 };
+    bool fix;
     int ret;
+
+    /* With BDRV_FIX_LEAKS alone a flag is fixed only while the refcounts
+     * can be trusted: nothing found so far is left unrepaired (the leaks
+     * were fixed just before, so a refcount read now is accurate). */
+    if (cs->fix & BDRV_FIX_ERRORS) {
+        fix = true;
+    } else if (cs->fix & BDRV_FIX_LEAKS) {
+        fix = !r->check_errors && r->corruptions == r->corruptions_fixed &&
+              r->leaks == r->leaks_fixed;
+    } else {
+        fix = false;
+    }
 
     for (uint32_t i = 0; i < s->l1_size; i++) {
         uint64_t e = s->l1_table[i];
@@ -725,9 +784,10 @@ static int coroutine_fn check_copied(CheckState *cs)
             (off >> s->cluster_bits) >= cs->nb_clusters) {
             continue;
         }
+        /* A refcount that cannot be read was reported by the comparison
+         * already: the flag is left alone and not counted again. */
         ret = qcow2_get_refcount(bs, off >> s->cluster_bits, &rc);
         if (ret < 0) {
-            cs->res->check_errors++;
             continue;
         }
         if ((rc == 1) != !!(e & QCOW2_OFLAG_COPIED)) {
@@ -765,17 +825,13 @@ static int coroutine_fn check_copied(CheckState *cs)
                      t != QCOW2_CLUSTER_ZERO_ALLOC)) {
                     continue;
                 }
+                /* The stored refcount, wherever the cluster lies (one past
+                 * the end of the file was reported by the counting). */
                 host = le & L2E_OFFSET_MASK;
-                if ((host >> s->cluster_bits) >= cs->nb_clusters) {
-                    rc = 0;
-                } else {
-                    ret = qcow2_refcount_reader_get(bs, &rd,
-                                                    host >> s->cluster_bits,
-                                                    &rc);
-                    if (ret < 0) {
-                        cs->res->check_errors++;
-                        continue;
-                    }
+                ret = qcow2_refcount_reader_get(bs, &rd,
+                                                host >> s->cluster_bits, &rc);
+                if (ret < 0) {
+                    continue;
                 }
                 if ((rc == 1) != !!(le & QCOW2_OFLAG_COPIED)) {
                     fprintf(stderr, "%s OFLAG_COPIED data cluster: l2_entry=%"
@@ -804,6 +860,7 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
 {
     BDRVQcow2State *s = bs->opaque;
     CheckState cs = { .bs = bs, .res = res, .fix = fix };
+    BdrvCheckResult pre_compare;
     bool need_rebuild = false;
     int ret;
 
@@ -828,21 +885,30 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
         goto out;
     }
     need_rebuild = cs.rebuild;
-    ret = compare_refcounts(&cs, &need_rebuild, false);
+    /* First report, then (unless the structure must be rebuilt) compare
+     * again and repair in place what @fix allows. */
+    pre_compare = *res;
+    ret = compare_refcounts(&cs, 0, &need_rebuild, false);
     if (ret < 0) {
         goto out;
     }
-    /* Only a rebuild can raise refcounts safely, and only with
-     * BDRV_FIX_ERRORS (QEMU gives up the same way). */
-    if (need_rebuild && (fix & BDRV_FIX_LEAKS) && !(fix & BDRV_FIX_ERRORS)) {
+    if (need_rebuild && fix && !(fix & BDRV_FIX_ERRORS)) {
         fprintf(stderr, "ERROR need to rebuild refcount structures\n");
         res->check_errors++;
         ret = -EIO;
         goto out;
     }
+    if (!need_rebuild && fix && (res->leaks || res->corruptions)) {
+        *res = pre_compare;
+        ret = compare_refcounts(&cs, fix, &need_rebuild, false);
+        if (ret < 0) {
+            goto out;
+        }
+    }
 
     if (need_rebuild && (fix & BDRV_FIX_ERRORS)) {
         uint64_t old_corruptions = res->corruptions;
+        uint64_t old_leaks = res->leaks;
         fprintf(stderr, "Rebuilding refcount structure\n");
         ret = write_refcount_structure(&cs, s->refcount_order);
         if (ret < 0) {
@@ -850,6 +916,7 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
             goto out;
         }
         res->corruptions_fixed = (int)old_corruptions;
+        res->leaks_fixed = (int)old_leaks;
         /* What the old structure used is now a leak: count again and
          * release it. */
         {
@@ -865,7 +932,8 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
             }
             if (ret == 0) {
                 need_rebuild = false;
-                ret = compare_refcounts(&cs, &need_rebuild, true);
+                ret = compare_refcounts(&cs, BDRV_FIX_LEAKS, &need_rebuild,
+                                        true);
             }
             cs.res = res;
             cs.fix = fix;
@@ -889,11 +957,12 @@ int coroutine_fn qcow2_co_check_locked(BlockDriverState *bs,
     }
 
     /* Statistics and the end of the used part of the file: the last
-     * cluster with a refcount or a reference (as QEMU reports it). */
+     * cluster with a readable refcount or a reference (as QEMU reports
+     * it; at least one cluster, the header). */
     res->bfi.total_clusters = size_to_clusters(s, s->size);
     {
-        uint64_t end = cs.highest;
-        for (uint64_t c = cs.alloc; c-- > end;) {
+        uint64_t end = MAX(cs.highest, 1);
+        for (uint64_t c = cs.alloc; c-- > MAX(end, cs.nb_clusters);) {
             if (cs.counts[c]) {
                 end = c + 1;
                 break;

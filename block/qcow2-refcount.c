@@ -650,12 +650,13 @@ static uint64_t *missing_rts(BDRVQcow2State *s, uint64_t first, uint64_t n,
 
 /*
  * Replace the refcount table by a larger one that has an entry for
- * @min_rt_index.  The new table, with the blocks that account for it, is
- * placed after everything allocated so far; it is written and synced
- * before the header switches to it.
+ * @min_rt_index (and, with @spare, half as many entries again as now).
+ * The new table, with the blocks that account for it, is placed after
+ * everything allocated so far; it is written and synced before the
+ * header switches to it.
  */
 static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
-                                            uint64_t min_rt_index)
+                                            uint64_t min_rt_index, bool spare)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t entries_per_cluster = s->cluster_size / 8;
@@ -669,7 +670,8 @@ static int coroutine_fn grow_refcount_table(BlockDriverState *bs,
 
     bdrv_debug_event(bs->file->bs, BLKDBG_REFTABLE_GROW);
     start = MAX(s->alloc_end, size_to_clusters(s, s->file_size));
-    new_size = MAX(min_rt_index + 1, old_size + old_size / 2);
+    new_size = MAX(min_rt_index + 1,
+                   spare ? old_size + old_size / 2 : old_size);
     for (;;) {
         uint64_t m, last_rt;
 
@@ -763,6 +765,15 @@ out:
     free(new_table);
     qemu_vfree(be);
     return ret;
+}
+
+int coroutine_fn qcow2_relocate_refcount_table(BlockDriverState *bs,
+                                               uint64_t end)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t last = end ? (end - 1) >> s->cluster_bits : 0;
+
+    return grow_refcount_table(bs, last >> s->refblock_bits, false);
 }
 
 /*
@@ -1040,7 +1051,7 @@ retry:
         }
         if (m && max_rt >= s->refcount_table_size) {
             free(rts);
-            ret = grow_refcount_table(bs, max_rt);
+            ret = grow_refcount_table(bs, max_rt, true);
             if (ret < 0) {
                 return ret;
             }

@@ -60,16 +60,36 @@ void qcow2_file_wrote(BDRVQcow2State *s, uint64_t offset, uint64_t bytes)
  * is cut back to what it holds when the image is closed.  Called with
  * s->lock held; failure only costs speed.
  */
-static void coroutine_fn extend_file(BlockDriverState *bs, uint64_t end)
+static void coroutine_fn extend_file(BlockDriverState *bs, uint64_t start,
+                                     uint64_t end)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t step = MAX((uint64_t)MiB, (uint64_t)s->cluster_size);
-    uint64_t target;
+    uint64_t target, tail;
 
     if (end <= s->file_size) {
         return;
     }
     target = ROUND_UP(MAX(end, s->alloc_end << s->cluster_bits), step);
+    /*
+     * Between the end of the file and @start lie clusters allocated
+     * before, written (or to be written) in part only, such as the host
+     * cluster of compressed data: that gap stays a hole, as in QEMU's
+     * files, so only the new clusters [@start, @end) and the space past
+     * everything allocated are reserved (zero ranges only ever grow the
+     * file; nobody else writes either part).
+     */
+    tail = MAX(end, s->alloc_end << s->cluster_bits);
+    if (start > s->file_size && start < end &&
+        bdrv_co_pwrite_zeroes(bs->file, (int64_t)start, (int64_t)(end - start),
+                              BDRV_REQ_NO_FALLBACK) == 0 &&
+        (tail >= target ||
+         bdrv_co_pwrite_zeroes(bs->file, (int64_t)tail,
+                               (int64_t)(target - tail),
+                               BDRV_REQ_NO_FALLBACK) == 0)) {
+        s->file_size = tail >= target ? end : target;
+        return;
+    }
     if (bdrv_co_truncate(bs->file, (int64_t)target, false,
                          PREALLOC_MODE_FALLOC, 0, NULL) == 0 ||
         bdrv_co_truncate(bs->file, (int64_t)target, false, PREALLOC_MODE_OFF,
@@ -1870,7 +1890,7 @@ static int64_t coroutine_fn alloc_write(BlockDriverState *bs, uint64_t offset,
             return r;
         }
         host_start = (uint64_t)r;
-        extend_file(bs, host_start + (n << s->cluster_bits));
+        extend_file(bs, host_start, host_start + (n << s->cluster_bits));
         /* The new clusters belong to the file from now on, written or not
          * (QEMU zero-fills them: the file keeps them at close). */
         s->file_real_end = MAX(s->file_real_end,
@@ -2314,6 +2334,19 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
         ret = (int)coffset;
         qemu_co_mutex_unlock(&s->lock);
         goto out;
+    }
+    /* A fresh host cluster inside the space extend_file reserved ahead:
+     * give the reservation back for it, so that what the compressed data
+     * leaves of it unused is a hole, as in a file grown by the write
+     * itself (QEMU's layout; block status and the sparse-file detection
+     * see the file the same way).  Nobody else writes this cluster until
+     * the lock is dropped; failure only costs space. */
+    if (!offset_into_cluster(s, (uint64_t)coffset) &&
+        (uint64_t)coffset >= s->file_real_end &&
+        (uint64_t)coffset < s->file_size) {
+        bdrv_co_pdiscard(bs->file, coffset,
+                         (int64_t)MIN((uint64_t)s->cluster_size,
+                                      s->file_size - (uint64_t)coffset));
     }
     qcow2_inflight_add(s, &a, cluster, 1);
     qemu_co_mutex_unlock(&s->lock);
@@ -2938,6 +2971,27 @@ static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
         if (ret < 0) {
             error_setg_errno(errp, -ret, "Failed to grow the L1 table");
             goto out;
+        }
+        if (prealloc == PREALLOC_MODE_FALLOC ||
+            prealloc == PREALLOC_MODE_FULL) {
+            /* The refcount table moves past everything in use first,
+             * sized for the new clusters, and the data follows it: the
+             * layout QEMU gives a preallocated image or resize. */
+            uint64_t used = MAX(s->alloc_end,
+                                size_to_clusters(s, s->file_size));
+            uint64_t more = size_to_clusters(s, new_size - old) + 2 +
+                            size_to_l1(s->cluster_bits, new_size);
+            uint64_t limit = QCOW2_MAX_HOST_OFFSET >> s->cluster_bits;
+
+            ret = 0;
+            if (used < limit && more < limit - used) {
+                ret = qcow2_relocate_refcount_table(bs, (used + more) <<
+                                                        s->cluster_bits);
+            }
+            if (ret < 0) {
+                error_setg_errno(errp, -ret, "Preallocation failed");
+                goto out;
+            }
         }
         if (prealloc != PREALLOC_MODE_OFF) {
             ret = preallocate(bs, old, new_size, prealloc, errp);

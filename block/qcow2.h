@@ -601,6 +601,11 @@ void coroutine_fn qcow2_signal_corruption(BlockDriverState *bs, bool fatal,
     QEMU_PRINTF(5, 6);
 /* Last cluster with a non-zero refcount + 1, in bytes (or -errno). */
 int64_t coroutine_fn qcow2_get_last_cluster_end(BlockDriverState *bs);
+/* Move the refcount table past everything allocated, big enough for the
+ * refcounts of the clusters below @end (bytes) and no smaller than now;
+ * the old table is freed.  -errno on failure (the image stays valid). */
+int coroutine_fn qcow2_relocate_refcount_table(BlockDriverState *bs,
+                                               uint64_t end);
 
 void qcow2_cluster_set_init(Qcow2ClusterSet *set);
 void qcow2_cluster_set_free(Qcow2ClusterSet *set);

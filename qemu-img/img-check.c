@@ -219,6 +219,7 @@ int img_check(int argc, char **argv)
     blk_unref(blk);
 
     if (rep.r.check_errors) {
+        error_report("Check failed");
         return 1;
     }
     if (rep.r.corruptions) {

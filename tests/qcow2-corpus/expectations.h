@@ -5,8 +5,8 @@ static const Expect layout_expectations[] = {
       "read=ok check=6/0/0 write=EIO | ERROR cluster 3 refcount=1 "
       "reference=2" },
     { "snapshots-many",
-      "read=ok check=61/0/0 write=EIO | ERROR cluster 3 refcount=1 "
-      "reference=65537" },
+      "read=ok check=71/0/0 write=EIO | ERROR: overflow cluster "
+      "offset=0x30000" },
     { "l1e-unaligned",
       "read=EIO check=1/4/0 write=EIO | qcow2: Image is corrupt: "
       "L2 table offset 0x40200 unaligned (L1 index: 0); further "
@@ -80,7 +80,7 @@ static const Expect layout_expectations[] = {
       "flag set (L2 offset: 0x40000, L2 index: 0x10); further "
       "non-fatal corruption events will be suppressed" },
     { "rte-unaligned",
-      "read=ok check=1/0/9 write=EIO | ERROR refcount block 0 is "
+      "read=ok check=1/0/8 write=EIO | ERROR refcount block 0 is "
       "not cluster aligned; refcount table entry corrupted" },
     { "rte-eof",
       "read=ok check=11/0/0 write=EIO | ERROR refcount block 0 is "
@@ -99,7 +99,9 @@ static const Expect layout_expectations[] = {
       "for region exceeding the end of the file by one cluster or "
       "more: offset 0x30000 size 0x8" },
     { "truncated-data",
-      "read=ok check=0/0/0 write=ok" },
+      "read=ok check=1/0/0 write=ok | ERROR: counting reference for "
+      "region exceeding the end of the file by one cluster or more: "
+      "offset 0x70000 size 0x10000" },
     { "backing-self",
       "open: Backing file 'DIR/backing-self.qcow2' creates an "
       "infinite loop" },
