@@ -45,6 +45,31 @@ typedef struct CheckState {
     bool rebuild;               /* the refcount structure is broken */
 } CheckState;
 
+/* The first cluster in [c, end) with a nonzero count, or @end.  Whole
+ * zero stretches are passed over a page at a time (sparse images can
+ * span millions of clusters with nothing in them). */
+static uint64_t next_counted(const CheckState *cs, uint64_t c, uint64_t end)
+{
+    static const uint32_t zeros[1024];
+
+    end = MIN(end, cs->alloc);
+    while (c < end) {
+        uint64_t n = MIN(end - c, ARRAY_SIZE(zeros));
+
+        if (n == ARRAY_SIZE(zeros) &&
+            memcmp(&cs->counts[c], zeros, sizeof(zeros)) == 0) {
+            c += n;
+            continue;
+        }
+        for (uint64_t stop = c + n; c < stop; c++) {
+            if (cs->counts[c]) {
+                return c;
+            }
+        }
+    }
+    return end;
+}
+
 static int ensure_counts(CheckState *cs, uint64_t n)
 {
     uint64_t na;
@@ -511,20 +536,13 @@ static int coroutine_fn write_refcount_structure(CheckState *cs, int order)
             }
             for (uint64_t rt = 0; rt < need_rt; rt++) {
                 uint64_t lo = rt << refblock_bits;
-                bool used = false;
                 int64_t b;
 
                 if (blocks[rt]) {
                     continue;
                 }
-                for (uint64_t c = lo; c < lo + refblock_size && c < cs->alloc;
-                     c++) {
-                    if (cs->counts[c]) {
-                        used = true;
-                        break;
-                    }
-                }
-                if (!used) {
+                if (next_counted(cs, lo, lo + refblock_size) ==
+                    MIN(lo + refblock_size, cs->alloc)) {
                     continue;
                 }
                 b = alloc_in_counts(cs, 1, &hint);
@@ -704,6 +722,13 @@ static int coroutine_fn compare_refcounts(CheckState *cs, BdrvCheckMode fix,
             cs->highest = c + 1;
         }
         if (rc == refs) {
+            if (rd.absent) {
+                /* No refcount block here: only the clusters counted as
+                 * referenced need a look, up to the block's range end. */
+                uint64_t end = MIN(n, (c | (s->refblock_size - 1)) + 1);
+
+                c = next_counted(cs, c + 1, end) - 1;
+            }
             continue;
         }
         leak = rc > refs;

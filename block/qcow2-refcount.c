@@ -482,6 +482,10 @@ int coroutine_fn qcow2_refcount_reader_get(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     uint64_t rt = cluster >> s->refblock_bits;
 
+    if (r->absent && r->rt_index == rt) {
+        *refcount = 0;
+        return 0;
+    }
     if (!r->block || r->rt_index != rt) {
         int64_t boff;
         void *block = NULL;
@@ -491,6 +495,10 @@ int coroutine_fn qcow2_refcount_reader_get(BlockDriverState *bs,
         boff = refblock_offset(bs, rt);
         if (boff <= 0) {
             *refcount = 0;
+            if (boff == 0) {
+                r->absent = true;
+                r->rt_index = rt;
+            }
             return (int)boff;
         }
         ret = qcow2_cache_get(bs, s->refcount_cache, (uint64_t)boff, &block);
@@ -512,6 +520,7 @@ void qcow2_refcount_reader_end(BlockDriverState *bs, Qcow2RefcountReader *r)
     if (r->block) {
         qcow2_cache_put(s->refcount_cache, &r->block);
     }
+    r->absent = false;
 }
 
 /* Write one refcount table entry (its aligned 8 bytes) to disk. */

@@ -545,6 +545,8 @@ int coroutine_fn qcow2_get_refcount(BlockDriverState *bs, uint64_t cluster,
 typedef struct Qcow2RefcountReader {
     void *block;
     uint64_t rt_index;
+    /* rt_index has no refcount block: every refcount in its range is 0 */
+    bool absent;
 } Qcow2RefcountReader;
 int coroutine_fn qcow2_refcount_reader_get(BlockDriverState *bs,
                                            Qcow2RefcountReader *r,
