@@ -11,6 +11,9 @@
 set -u
 b=$1 src=$2; shift 2
 secs=${FUZZ_SECONDS:-60}
+# FUZZ_SEED fixes libFuzzer's random seed (scripts/test.sh uses 1, so
+# that CI explores the same mutations each run); unset: a random seed.
+seed=${FUZZ_SEED:+-seed=$FUZZ_SEED}
 seeds=$b/fuzz/seeds
 rm -rf "$seeds"
 "$src/fuzz/make-seeds.sh" "$b" "$seeds" || exit 1
@@ -28,7 +31,7 @@ for t in "$@"; do
     mkdir -p "$out" "$crashes"
     log=$b/fuzz/$t.log
     "$b/fuzz/$t" -max_total_time="$secs" -max_len=1048576 -rss_limit_mb=2048 \
-        -timeout=20 -print_final_stats=1 -artifact_prefix="$crashes/" \
+        -timeout=20 -print_final_stats=1 -artifact_prefix="$crashes/" $seed \
         "$out" "$in" > "$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

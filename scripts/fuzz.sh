@@ -8,7 +8,7 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 mode=${1:-smoke}
 "$top/scripts/build.sh" "$top/_build-fuzz" CC=clang \
-    CFLAGS='-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined'
+    CFLAGS='-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION'
 cd "$top/_build-fuzz"
 if [ "$mode" = long ]; then
     exec make fuzz
