@@ -115,6 +115,30 @@ void bdrv_init(void)
     }
 }
 
+static const char *const prealloc_mode_names[PREALLOC_MODE__MAX] = {
+    [PREALLOC_MODE_OFF] = "off",
+    [PREALLOC_MODE_METADATA] = "metadata",
+    [PREALLOC_MODE_FALLOC] = "falloc",
+    [PREALLOC_MODE_FULL] = "full",
+};
+
+const char *bdrv_prealloc_mode_name(PreallocMode mode)
+{
+    return (unsigned)mode < PREALLOC_MODE__MAX ? prealloc_mode_names[mode]
+                                                : "?";
+}
+
+bool bdrv_prealloc_mode_parse(const char *str, PreallocMode *mode)
+{
+    for (int i = 0; i < PREALLOC_MODE__MAX; i++) {
+        if (!strcmp(str, prealloc_mode_names[i])) {
+            *mode = (PreallocMode)i;
+            return true;
+        }
+    }
+    return false;
+}
+
 const BlockDriver *bdrv_find_format(const char *format_name)
 {
     int i;

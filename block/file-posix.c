@@ -419,17 +419,6 @@ static int raw_work_truncate(void *opaque)
     return ret;
 }
 
-static const char *raw_prealloc_name(PreallocMode mode)
-{
-    switch (mode) {
-    case PREALLOC_MODE_OFF: return "off";
-    case PREALLOC_MODE_METADATA: return "metadata";
-    case PREALLOC_MODE_FALLOC: return "falloc";
-    case PREALLOC_MODE_FULL: return "full";
-    default: return "?";
-    }
-}
-
 /* Truncate a regular file, reporting failures in QEMU's words. */
 static int raw_regular_truncate(int fd, int64_t old_size, int64_t offset,
                                 PreallocMode prealloc, Error **errp)
@@ -1557,7 +1546,7 @@ static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
     if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_FALLOC &&
         prealloc != PREALLOC_MODE_FULL) {
         error_setg(errp, "Unsupported preallocation mode: %s",
-                   raw_prealloc_name(prealloc));
+                   bdrv_prealloc_mode_name(prealloc));
         return -ENOTSUP;
     }
     ret = raw_fstat_size(s->fd, &cur);
@@ -1584,15 +1573,9 @@ static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
 
 static int raw_parse_prealloc(const char *str, PreallocMode *mode, Error **errp)
 {
-    if (!str || !strcmp(str, "off")) {
+    if (!str) {
         *mode = PREALLOC_MODE_OFF;
-    } else if (!strcmp(str, "metadata")) {
-        *mode = PREALLOC_MODE_METADATA;
-    } else if (!strcmp(str, "falloc")) {
-        *mode = PREALLOC_MODE_FALLOC;
-    } else if (!strcmp(str, "full")) {
-        *mode = PREALLOC_MODE_FULL;
-    } else {
+    } else if (!bdrv_prealloc_mode_parse(str, mode)) {
         error_setg(errp, "invalid parameter value: %s", str);
         return -EINVAL;
     }
@@ -1694,7 +1677,7 @@ static int coroutine_fn raw_co_create(BlockDriver *drv, const char *filename,
         /* Refused only now, as QEMU refuses it: the file is left
          * created (or truncated) and empty. */
         error_setg(errp, "Unsupported preallocation mode: %s",
-                   raw_prealloc_name(prealloc));
+                   bdrv_prealloc_mode_name(prealloc));
         ret = -ENOTSUP;
         goto out;
     }

@@ -603,17 +603,6 @@ static int win32_work_truncate(void *opaque)
     return ret;
 }
 
-static const char *win32_prealloc_name(PreallocMode mode)
-{
-    switch (mode) {
-    case PREALLOC_MODE_OFF: return "off";
-    case PREALLOC_MODE_METADATA: return "metadata";
-    case PREALLOC_MODE_FALLOC: return "falloc";
-    case PREALLOC_MODE_FULL: return "full";
-    default: return "?";
-    }
-}
-
 static int win32_regular_truncate(HANDLE h, int64_t old_size, int64_t offset,
                                   PreallocMode prealloc, Error **errp)
 {
@@ -1671,7 +1660,7 @@ static int coroutine_fn win32_co_truncate(BlockDriverState *bs, int64_t offset,
     if (prealloc != PREALLOC_MODE_OFF && prealloc != PREALLOC_MODE_FALLOC &&
         prealloc != PREALLOC_MODE_FULL) {
         error_setg(errp, "Unsupported preallocation mode: %s",
-                   win32_prealloc_name(prealloc));
+                   bdrv_prealloc_mode_name(prealloc));
         return -ENOTSUP;
     }
     ret = win32_get_size(s->h, &cur);
@@ -1700,15 +1689,9 @@ static int coroutine_fn win32_co_truncate(BlockDriverState *bs, int64_t offset,
 static int win32_parse_prealloc(const char *str, PreallocMode *mode,
                                 Error **errp)
 {
-    if (!str || !strcmp(str, "off")) {
+    if (!str) {
         *mode = PREALLOC_MODE_OFF;
-    } else if (!strcmp(str, "metadata")) {
-        *mode = PREALLOC_MODE_METADATA;
-    } else if (!strcmp(str, "falloc")) {
-        *mode = PREALLOC_MODE_FALLOC;
-    } else if (!strcmp(str, "full")) {
-        *mode = PREALLOC_MODE_FULL;
-    } else {
+    } else if (!bdrv_prealloc_mode_parse(str, mode)) {
         error_setg(errp, "invalid parameter value: %s", str);
         return -EINVAL;
     }
@@ -1771,7 +1754,7 @@ static int coroutine_fn win32_co_create(BlockDriver *drv, const char *filename,
     if (prealloc == PREALLOC_MODE_METADATA) {
         /* As on POSIX: the file stays, created or truncated, empty. */
         error_setg(errp, "Unsupported preallocation mode: %s",
-                   win32_prealloc_name(prealloc));
+                   bdrv_prealloc_mode_name(prealloc));
         ret = -ENOTSUP;
         goto out;
     }

@@ -2870,10 +2870,6 @@ static int coroutine_fn zero_grown_area(BlockDriverState *bs, uint64_t old,
     return 0;
 }
 
-static const char *const prealloc_names[PREALLOC_MODE__MAX] = {
-    "off", "metadata", "falloc", "full",
-};
-
 static int coroutine_fn qcow2_co_truncate(BlockDriverState *bs, int64_t offset,
                                           bool exact, PreallocMode prealloc,
                                           BdrvRequestFlags flags, Error **errp)
@@ -3426,19 +3422,10 @@ static int parse_create_opts(QemuOpts *opts, Qcow2CreateParams *p,
 
     str = qemu_opt_get(opts, "preallocation");
     p->prealloc = PREALLOC_MODE_OFF;
-    if (str) {
-        int i;
-        for (i = 0; i < PREALLOC_MODE__MAX; i++) {
-            if (!strcmp(str, prealloc_names[i])) {
-                break;
-            }
-        }
-        if (i == PREALLOC_MODE__MAX) {
-            error_setg(errp, "Parameter 'preallocation' does not accept value "
-                       "'%s'", str);
-            return -EINVAL;
-        }
-        p->prealloc = (PreallocMode)i;
+    if (str && !bdrv_prealloc_mode_parse(str, &p->prealloc)) {
+        error_setg(errp, "Parameter 'preallocation' does not accept value "
+                   "'%s'", str);
+        return -EINVAL;
     }
 
     str = qemu_opt_get(opts, "compression_type");

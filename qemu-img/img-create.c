@@ -351,20 +351,6 @@ int img_create(int argc, char **argv)
 
 /* ---- resize ---- */
 
-static bool parse_prealloc(const char *s, PreallocMode *mode)
-{
-    static const char *const names[] = { "off", "metadata", "falloc", "full" };
-    int i;
-
-    for (i = 0; i < (int)ARRAY_SIZE(names); i++) {
-        if (!strcmp(s, names[i])) {
-            *mode = (PreallocMode)i;
-            return true;
-        }
-    }
-    return false;
-}
-
 int img_resize(int argc, char **argv)
 {
     static const ImgLongOpt longopts[] = {
@@ -407,7 +393,7 @@ int img_resize(int argc, char **argv)
             image_opts = true;
             break;
         case OPT_PREALLOCATION:
-            if (!parse_prealloc(g.optarg, &prealloc)) {
+            if (!bdrv_prealloc_mode_parse(g.optarg, &prealloc)) {
                 error_report("Invalid preallocation mode '%s'", g.optarg);
                 return 1;
             }

@@ -1296,32 +1296,20 @@ static int discard_f(BlockBackend *blk, int argc, char **argv)
 
 static int truncate_f(BlockBackend *blk, int argc, char **argv)
 {
-    static const char *const modes[PREALLOC_MODE__MAX] = {
-        [PREALLOC_MODE_OFF] = "off",
-        [PREALLOC_MODE_METADATA] = "metadata",
-        [PREALLOC_MODE_FALLOC] = "falloc",
-        [PREALLOC_MODE_FULL] = "full",
-    };
     PreallocMode prealloc = PREALLOC_MODE_OFF;
     Error *err = NULL;
     int64_t offset;
-    int c, i, ret;
+    int c, ret;
     ToolGetopt g;
 
     tool_getopt_init(&g);
     while ((c = tool_getopt(&g, argc, argv, "m:")) != -1) {
         switch (c) {
         case 'm':
-            for (i = 0; i < PREALLOC_MODE__MAX; i++) {
-                if (!strcmp(g.optarg, modes[i])) {
-                    break;
-                }
-            }
-            if (i == PREALLOC_MODE__MAX) {
+            if (!bdrv_prealloc_mode_parse(g.optarg, &prealloc)) {
                 qemuio_error("Invalid preallocation mode '%s'", g.optarg);
                 return -EINVAL;
             }
-            prealloc = (PreallocMode)i;
             break;
         default:
             return usage_error(argv[0]);

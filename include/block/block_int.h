@@ -425,6 +425,11 @@ int bdrv_register(const BlockDriver *drv, Error **errp);
 /* Make the built-in drivers available (idempotent). */
 void bdrv_init(void);
 const BlockDriver *bdrv_find_format(const char *format_name);
+/* A preallocation mode's name as options spell it ("off", "metadata",
+ * "falloc", "full"; "?" for anything else), and the reverse: false if
+ * @str names no mode. */
+const char *bdrv_prealloc_mode_name(PreallocMode mode);
+bool bdrv_prealloc_mode_parse(const char *str, PreallocMode *mode);
 /* Iterate over the registered drivers (NULL starts). */
 const BlockDriver *bdrv_next_driver(const BlockDriver *prev);
 
