@@ -31,7 +31,8 @@ for t in "$@"; do
     mkdir -p "$out" "$crashes"
     log=$b/fuzz/$t.log
     "$b/fuzz/$t" -max_total_time="$secs" -max_len=1048576 -rss_limit_mb=2048 \
-        -timeout=20 -print_final_stats=1 -artifact_prefix="$crashes/" $seed \
+        -timeout=20 -print_final_stats=1 -close_fd_mask=2 \
+        -artifact_prefix="$crashes/" $seed \
         "$out" "$in" > "$log" 2>&1
     rc=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

@@ -458,7 +458,12 @@ static void check_state(Replay *rp, const FileState *fs, const Checkpoint *cp)
         BlockBackend *blk;
 
         qdict_put_str(o, "driver", "qcow2");
+        rel_quiet_begin();
         blk = blk_new_open(img, o, BDRV_O_RDWR, &err);
+        if (blk) {
+            blk_unref(blk);
+        }
+        rel_quiet_end();
         if (!blk) {
             printf("FAIL %s: open for repair: %s\n", rp->what,
                    error_get_pretty(err));
@@ -466,7 +471,6 @@ static void check_state(Replay *rp, const FileState *fs, const Checkpoint *cp)
             rp->failures++;
             return;
         }
-        blk_unref(blk);
     }
     corruptions = rel_our_check(img, NULL);
     qemu = rel_qemu_check(img);

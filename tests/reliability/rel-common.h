@@ -71,6 +71,42 @@ static inline bool rel_copy(const char *from, const char *to)
     return ok;
 }
 
+/* What the driver prints while a damaged image is opened or checked
+ * ("Leaked cluster ...", one line a cluster, millions over a replay)
+ * goes to /dev/null between rel_quiet_begin() and rel_quiet_end(),
+ * unless REL_VERBOSE is set.  Failures are reported on stdout. */
+static int rel_saved_stderr = -1;
+
+static inline void rel_quiet_begin(void)
+{
+    int fd;
+
+    if (getenv("REL_VERBOSE") || rel_saved_stderr >= 0) {
+        return;
+    }
+    fflush(stderr);
+    fd = open("/dev/null", O_WRONLY);
+    if (fd < 0) {
+        return;
+    }
+    rel_saved_stderr = dup(2);
+    if (rel_saved_stderr >= 0) {
+        dup2(fd, 2);
+    }
+    close(fd);
+}
+
+static inline void rel_quiet_end(void)
+{
+    if (rel_saved_stderr < 0) {
+        return;
+    }
+    fflush(stderr);
+    dup2(rel_saved_stderr, 2);
+    close(rel_saved_stderr);
+    rel_saved_stderr = -1;
+}
+
 /* Our check of a qcow2 image: the number of corruptions (leaks are
  * fine), or -1 if the image would not open or the check failed. */
 static inline int rel_our_check(const char *path, int *leaks)
@@ -89,7 +125,9 @@ static inline int rel_our_check(const char *path, int *leaks)
         return -1;
     }
     memset(&res, 0, sizeof(res));
+    rel_quiet_begin();
     ret = bdrv_check(bs, &res, 0);
+    rel_quiet_end();
     bdrv_unref(bs);
     if (leaks) {
         *leaks = res.leaks;
