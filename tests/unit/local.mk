@@ -7,7 +7,8 @@ endif
 UNIT_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 UNIT_LIBS = $(CHECK_LIBS)
 
-noinst_HEADERS += tests/unit/test-common.h tests/unit/minicheck.h
+noinst_HEADERS += tests/unit/test-common.h tests/unit/test-image.h \
+	tests/unit/minicheck.h
 
 # The coroutine suite, against the configured backend ...
 check_PROGRAMS += tests/unit/test-coroutine tests/unit/test-aio

@@ -13,8 +13,7 @@
  * installed, it checks the images we wrote.
  */
 #include "test-common.h"
-#include "util/cutils.h"
-#include "block/block_int.h"
+#include "test-image.h"
 
 #include <sys/stat.h>
 
@@ -22,43 +21,9 @@ MINICHECK_GLOBALS
 
 #define CLUSTER 65536
 
-static char dir[256];
-
-static char *tpath(const char *name)
-{
-    return qemu_xasprintf("%s/%s", dir, name);
-}
-
-static void create(const char *path, const char *size, const char *opts)
-{
-    const BlockDriver *drv = bdrv_find_format("qcow2");
-    QemuOptsList *list = qemu_opts_append(drv->create_opts,
-                                          bdrv_find_protocol(path, &error_abort)
-                                          ->create_opts);
-    QemuOpts *o = qemu_opts_create(list);
-    Error *err = NULL;
-
-    qemu_opt_set(o, "size", size, &error_abort);
-    if (opts) {
-        ck_assert(qemu_opts_do_parse(o, opts, &error_abort));
-    }
-    ck_assert_msg(bdrv_create(drv, path, o, &err) == 0, "create: %s",
-                  err ? error_get_pretty(err) : "?");
-    qemu_opts_del(o);
-    free(list);
-}
-
 static BlockBackend *open_img(const char *path, int flags)
 {
-    QDict *o = qdict_new();
-    Error *err = NULL;
-    BlockBackend *blk;
-
-    qdict_put_str(o, "driver", "qcow2");
-    blk = blk_new_open(path, o, flags, &err);
-    ck_assert_msg(blk != NULL, "open %s: %s", path,
-                  err ? error_get_pretty(err) : "?");
-    return blk;
+    return open_opts(path, flags, NULL);
 }
 
 /* The overlay alone, its backing file left closed. */
@@ -463,22 +428,5 @@ static Suite *cor_suite(void)
 
 int main(void)
 {
-    int ret;
-
-    snprintf(dir, sizeof(dir), "%s/test-cor.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-    bdrv_init();
-    ret = run_suite(cor_suite());
-    {
-        char *cmd = qemu_xasprintf("rm -rf '%s'", dir);
-        if (system(cmd) != 0) {
-            fprintf(stderr, "could not remove %s\n", dir);
-        }
-        free(cmd);
-    }
-    return ret;
+    return test_image_main("test-cor", cor_suite);
 }

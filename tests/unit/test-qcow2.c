@@ -12,52 +12,13 @@
  * reuse of clusters, copy-on-write, the header rewrite.
  */
 #include "test-common.h"
-#include "util/cutils.h"
+#include "test-image.h"
 #include "block/qcow2.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 
 MINICHECK_GLOBALS
-
-static char dir[256];
-
-static char *tpath(const char *name)
-{
-    return qemu_xasprintf("%s/%s", dir, name);
-}
-
-static void create(const char *path, const char *size, const char *opts)
-{
-    const BlockDriver *drv = bdrv_find_format("qcow2");
-    QemuOptsList *list = qemu_opts_append(drv->create_opts,
-                                          bdrv_find_protocol(path, &error_abort)
-                                          ->create_opts);
-    QemuOpts *o = qemu_opts_create(list);
-    Error *err = NULL;
-
-    qemu_opt_set(o, "size", size, &error_abort);
-    if (opts) {
-        ck_assert(qemu_opts_do_parse(o, opts, &error_abort));
-    }
-    ck_assert_msg(bdrv_create(drv, path, o, &err) == 0, "create: %s",
-                  err ? error_get_pretty(err) : "?");
-    qemu_opts_del(o);
-    free(list);
-}
-
-static BlockBackend *open_opts(const char *path, int flags, const char *opts)
-{
-    QDict *o = opts ? qdict_parse_keyval(opts, NULL, &error_abort) : qdict_new();
-    Error *err = NULL;
-    BlockBackend *blk;
-
-    qdict_put_str(o, "driver", "qcow2");
-    blk = blk_new_open(path, o, flags, &err);
-    ck_assert_msg(blk != NULL, "open %s: %s", path,
-                  err ? error_get_pretty(err) : "?");
-    return blk;
-}
 
 static BDRVQcow2State *state(BlockBackend *blk)
 {
@@ -850,22 +811,5 @@ static Suite *qcow2_suite(void)
 
 int main(void)
 {
-    int ret;
-
-    snprintf(dir, sizeof(dir), "%s/test-qcow2.XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-    bdrv_init();
-    ret = run_suite(qcow2_suite());
-    {
-        char *cmd = qemu_xasprintf("rm -rf '%s'", dir);
-        if (system(cmd) != 0) {
-            fprintf(stderr, "could not remove %s\n", dir);
-        }
-        free(cmd);
-    }
-    return ret;
+    return test_image_main("test-qcow2", qcow2_suite);
 }
