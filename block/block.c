@@ -1111,6 +1111,9 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
     if (protocol_only) {
         flags |= BDRV_O_PROTOCOL;
     }
+    /* Copy-on-read belongs to the node it was asked of (a filter's
+     * child copying too would copy behind the filter's back). */
+    flags &= ~BDRV_O_COPY_ON_READ;
     bs = bdrv_open(filename, options, flags, errp);
     if (!bs) {
         return NULL;

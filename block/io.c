@@ -207,8 +207,13 @@ static void bdrv_dec_in_flight(BlockDriverState *bs)
 
 /* ---- reads ---- */
 
+/* A filter grows as what it filters does (blkdebug over a file, yes;
+ * over a qcow2 image, no). */
 static bool node_is_growable(BlockDriverState *bs)
 {
+    while (bs->drv->is_filter && bs->file && bs->file->bs->drv) {
+        bs = bs->file->bs;
+    }
     return bs->drv->growable;
 }
 
@@ -440,6 +445,7 @@ static int coroutine_fn bdrv_co_copy_on_readv(BlockDriverState *bs,
             qemu_iovec_init_buf(&bq, bounce, (size_t)n);
             ret = bdrv_aligned_preadv(bs, cur, n, &bq, 0, &tr);
             if (ret == 0) {
+                bdrv_debug_event(bs, BLKDBG_COR_WRITE);
                 if (bs->drv->pwrite_zeroes && buffer_is_zero(bounce, (size_t)n)) {
                     ret = bdrv_co_do_pwrite_zeroes(bs, cur, n, 0);
                 } else {

@@ -378,13 +378,16 @@ int qcow2_refcount_init(BlockDriverState *bs, Error **errp)
     s->refcount_table_size = bytes / 8;
     s->refcount_table = qemu_try_malloc(bytes);
     if (!s->refcount_table) {
-        error_setg(errp, "Could not allocate refcount table");
+        error_setg_errno(errp, ENOMEM, "Could not initialize refcount "
+                         "handling");
         return -ENOMEM;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_REFTABLE_LOAD);
     ret = bdrv_pread(bs->file, (int64_t)s->refcount_table_offset,
                      (int64_t)bytes, s->refcount_table, 0);
     if (ret < 0) {
-        error_setg_errno(errp, -ret, "Could not read refcount table");
+        /* QEMU's words for any failure of this step. */
+        error_setg_errno(errp, -ret, "Could not initialize refcount handling");
         return ret;
     }
     for (uint64_t i = 0; i < s->refcount_table_size; i++) {
@@ -393,7 +396,8 @@ int qcow2_refcount_init(BlockDriverState *bs, Error **errp)
         if (e && !(e & REFT_RESERVED_MASK) && !offset_into_cluster(s, e)) {
             if (!qcow2_cluster_set_add(&s->refblock_clusters,
                                        e >> s->cluster_bits)) {
-                error_setg(errp, "Could not allocate memory");
+                error_setg_errno(errp, ENOMEM, "Could not initialize "
+                                 "refcount handling");
                 return -ENOMEM;
             }
         }

@@ -2354,6 +2354,10 @@ static int coroutine_fn write_compressed_cluster(BlockDriverState *bs,
     ret = qcow2_pre_write_overlap_check(bs, 0, (uint64_t)coffset,
                                         (uint64_t)clen);
     if (ret == 0) {
+        /* QEMU's order of events (it sets the L2 entry in its cache
+         * before the data write; the entry is set here after it, the
+         * safer way, but a blkdebug rule sees the same sequence). */
+        bdrv_debug_event(bs->file->bs, BLKDBG_L2_UPDATE_COMPRESSED);
         bdrv_debug_event(bs->file->bs, BLKDBG_WRITE_COMPRESSED);
         ret = qcow2_file_pwrite(bs, (uint64_t)coffset, (uint64_t)clen, out);
     }
@@ -3056,6 +3060,7 @@ static int coroutine_fn qcow2_load_vmstate(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_VMSTATE_LOAD);
     return qcow2_read_part(bs, offset, qiov->size, qiov, 0);
 }
 
@@ -3072,6 +3077,7 @@ static int coroutine_fn qcow2_save_vmstate(BlockDriverState *bs,
     if (ret < 0) {
         return ret;
     }
+    bdrv_debug_event(bs->file->bs, BLKDBG_VMSTATE_SAVE);
     return qcow2_write_part(bs, offset, qiov->size, qiov, 0, NULL);
 }
 

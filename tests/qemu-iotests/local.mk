@@ -126,7 +126,8 @@ iotests_cases = \
 	tests/qemu-iotests/110 \
 	tests/qemu-iotests/111 \
 	tests/qemu-iotests/112 \
-	tests/qemu-iotests/150
+	tests/qemu-iotests/150 \
+	tests/qemu-iotests/151
 
 iotests_golden = \
 	tests/qemu-iotests/001.out \
@@ -249,7 +250,8 @@ iotests_golden = \
 	tests/qemu-iotests/111.out \
 	tests/qemu-iotests/112.out.qcow2 \
 	tests/qemu-iotests/112.out.raw \
-	tests/qemu-iotests/150.out
+	tests/qemu-iotests/150.out \
+	tests/qemu-iotests/151.out
 
 EXTRA_DIST += \
 	tests/qemu-iotests/check \
