@@ -1121,6 +1121,22 @@ BdrvChild *bdrv_open_child(const char *filename, QDict *options,
     return bdrv_attach_child(parent, bs, child_name);
 }
 
+BdrvChild *bdrv_open_image_child(BlockDriverState *parent, const char *image,
+                                 QDict *image_opts, int flags, Error **errp)
+{
+    if (!image && !qdict_size(image_opts)) {
+        error_setg(errp, "A block device must be specified for \"image\"");
+        qdict_unref(image_opts);
+        return NULL;
+    }
+    if (qdict_haskey(image_opts, "filename") ||
+        qdict_haskey(image_opts, "driver")) {
+        image = NULL;
+    }
+    return bdrv_open_child(image, image_opts, "image", parent, flags, true,
+                           errp);
+}
+
 /* ---- properties ---- */
 
 const char *bdrv_get_format_name(BlockDriverState *bs)

@@ -106,15 +106,7 @@ static int log_writes_open(BlockDriverState *bs, QDict *options, int flags,
         error_setg(errp, "Parameter 'log' is required");
         goto out;
     }
-    if (!image && !qdict_size(image_opts)) {
-        error_setg(errp, "A block device must be specified for \"image\"");
-        goto out;
-    }
-    if (qdict_haskey(image_opts, "filename") || qdict_haskey(image_opts, "driver")) {
-        free(image);
-        image = NULL;
-    }
-    child = bdrv_open_child(image, image_opts, "image", bs, flags, true, errp);
+    child = bdrv_open_image_child(bs, image, image_opts, flags, errp);
     image_opts = NULL;
     if (!child) {
         goto out;

@@ -75,20 +75,6 @@ typedef struct BDRVNBDState {
 
 /* ---- filenames and options ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Percent-decode [s, s + len); NULL on a bad escape or a NUL byte. */
 static char *uri_decode(const char *s, size_t len)
 {
@@ -106,8 +92,8 @@ static char *uri_decode(const char *s, size_t len)
             free(out);
             return NULL;
         }
-        hi = hexval(s[i + 1]);
-        lo = hexval(s[i + 2]);
+        hi = qemu_hexval(s[i + 1]);
+        lo = qemu_hexval(s[i + 2]);
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             free(out);
             return NULL;

@@ -6,6 +6,7 @@
  */
 #include "util/osdep.h"
 #include "qemu-img/tool-common.h"
+#include "util/cutils.h"
 
 #include <ctype.h>
 
@@ -266,20 +267,6 @@ static int unit_shift(char c)
     }
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 int tool_parse_size(const char *str, uint64_t *value, bool *hex_suffix)
 {
     const char *p = str;
@@ -295,13 +282,14 @@ int tool_parse_size(const char *str, uint64_t *value, bool *hex_suffix)
     if (*p == '+') {
         p++;
     }
-    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') && hex_digit(p[2]) >= 0) {
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X') &&
+        qemu_hexval(p[2]) >= 0) {
         hex = true;
-        for (p += 2; hex_digit(*p) >= 0; p++) {
+        for (p += 2; qemu_hexval(*p) >= 0; p++) {
             if (whole >> 60) {
                 overflow = true;
             }
-            whole = (whole << 4) | (uint64_t)hex_digit(*p);
+            whole = (whole << 4) | (uint64_t)qemu_hexval(*p);
         }
     } else {
         if (!isdigit((unsigned char)*p)) {

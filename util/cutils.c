@@ -194,6 +194,20 @@ int qemu_strtoi(const char *nptr, const char **end, int base, int *result)
     return 0;
 }
 
+int qemu_hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 bool qemu_parse_bool(const char *str, bool *value)
 {
     if (!strcmp(str, "on") || !strcmp(str, "yes") || !strcmp(str, "true")) {

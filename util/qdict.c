@@ -295,20 +295,6 @@ QDict *qdict_parse_keyval(const char *str, const char *implied_key,
  * value).  Single-quoted strings are accepted, as QEMU accepts them.
  */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 typedef enum {
     JT_LBRACE, JT_RBRACE, JT_LBRACKET, JT_RBRACKET, JT_COLON, JT_COMMA,
     JT_STRING, JT_NUMBER, JT_KEYWORD,
@@ -540,7 +526,7 @@ static char *json_string(JsonParser *jp, const JsonToken *t)
 
             cp = 0;
             for (i = 1; i <= 4; i++) {
-                int h = p + i < stop ? hexval(p[i]) : -1;
+                int h = p + i < stop ? qemu_hexval(p[i]) : -1;
                 if (h < 0) {
                     json_error(jp, "invalid escape sequence in string");
                     free(buf);
@@ -555,7 +541,7 @@ static char *json_string(JsonParser *jp, const JsonToken *t)
                 bool ok = true;
 
                 for (i = 2; i < 6; i++) {
-                    int h = hexval(p[i]);
+                    int h = qemu_hexval(p[i]);
                     ok = ok && h >= 0;
                     lo = lo * 16 + (unsigned)(h < 0 ? 0 : h);
                 }

@@ -531,6 +531,11 @@ BlockDriverState *bdrv_backing_bs(BlockDriverState *bs);
 
 /* Open @filename (or the options in @options) as a child called
  * @child_name of @parent.  Takes ownership of @options. */
+/* A filter's "image" child (blkdebug, log-writes): the file @image, or
+ * what the "image." options @image_opts (always consumed) name, which
+ * win when they give a filename or a driver. */
+BdrvChild *bdrv_open_image_child(BlockDriverState *parent, const char *image,
+                                 QDict *image_opts, int flags, Error **errp);
 BdrvChild *bdrv_open_child(const char *filename, QDict *options,
                            const char *child_name, BlockDriverState *parent,
                            int flags, bool protocol_only, Error **errp);

@@ -27,6 +27,9 @@ int qemu_strtoi64(const char *nptr, const char **end, int base, int64_t *result)
 int qemu_strtou64(const char *nptr, const char **end, int base, uint64_t *result);
 int qemu_strtoi(const char *nptr, const char **end, int base, int *result);
 
+/* The value of hexadecimal digit @c, or -1 if it is not one. */
+int qemu_hexval(char c);
+
 /* "on"/"yes"/"true" and "off"/"no"/"false"; returns false if neither. */
 bool qemu_parse_bool(const char *str, bool *value);
 
