@@ -120,6 +120,11 @@ typedef struct BDRVRawState {
     bool try_nowait;
     /* copy_file_range(2) is known to the kernel (cleared on ENOSYS). */
     bool has_copy_range;
+    /* Large buffered writes at or past @hole_start, where nothing of the
+     * file is allocated, have their range allocated first (see
+     * raw_threads_co_write_new); INT64_MAX when not known or not used. */
+    bool alloc_first;
+    int64_t hole_start;
 
     int flush_error;            /* sticky: see the file comment */
 
@@ -864,6 +869,61 @@ static bool raw_attach_engine(BDRVRawState *s, AioContext *ctx, Error **errp)
     }
 }
 
+/* ---------------------------------------------------------------------
+ * Writes into holes
+ * --------------------------------------------------------------------- */
+
+/* Smallest write worth an allocation call of its own. */
+#define RAW_ALLOC_FIRST_MIN (256 * KiB)
+
+/*
+ * Where the trailing hole of a writable, buffered regular file starts: a
+ * new file (data at most in its first block) is one hole after that
+ * block, any other file at least past its end.  Writes there are writes
+ * into a hole until something is written.  A few lseek calls at open.
+ */
+static void raw_find_trailing_hole(BDRVRawState *s, int64_t size)
+{
+    s->hole_start = INT64_MAX;
+    s->alloc_first = false;
+#if defined(HAVE_FALLOCATE) && defined(SEEK_DATA) && defined(SEEK_HOLE)
+    if (!s->is_regular || s->direct || !(s->open_flags & O_RDWR) ||
+        s->engine != RAW_ENGINE_THREADS) {
+        return;
+    }
+    s->alloc_first = true;
+    s->hole_start = size;
+    {
+        off_t hole = lseek(s->fd, 0, SEEK_HOLE);
+        int i;
+
+        /* Only the first few extents are looked at: the point is new
+         * files, whose data is their first block at most. */
+        for (i = 0; i < 4 && hole >= 0 && hole < size; i++) {
+            off_t data = lseek(s->fd, hole, SEEK_DATA);
+
+            if (data < 0) {
+                if (errno == ENXIO) {
+                    s->hole_start = hole;
+                }
+                break;
+            }
+            hole = lseek(s->fd, data, SEEK_HOLE);
+        }
+    }
+#else
+    (void)size;
+#endif
+}
+
+/* [@offset, @offset + @bytes) may hold data from now on. */
+static void raw_note_allocated(BDRVRawState *s, int64_t offset, int64_t bytes)
+{
+    if (offset + bytes > s->hole_start) {
+        s->hole_start = offset + bytes;
+    }
+}
+
 static AioContext *raw_node_context(BlockDriverState *bs)
 {
     AioContext *ctx = bdrv_get_aio_context(bs);
@@ -994,6 +1054,8 @@ static int raw_open(BlockDriverState *bs, QDict *options, int flags,
         ret = -EINVAL;
         goto fail;
     }
+
+    raw_find_trailing_hole(s, st.st_size);
 
     bs->supported_zero_flags = BDRV_REQ_MAY_UNMAP | BDRV_REQ_NO_FALLBACK;
     bs->supported_truncate_flags = s->is_regular ? BDRV_REQ_ZERO_WRITE : 0;
@@ -1140,6 +1202,16 @@ static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
             qiov->size <= RAW_INLINE_READ_MAX &&
             raw_read_cached(s, offset, qiov)) {
             return 0;
+        }
+        if (type == RAW_AIO_WRITE && s->alloc_first && offset >= s->hole_start &&
+            qiov->size >= RAW_ALLOC_FIRST_MIN) {
+            raw_note_allocated(s, offset, (int64_t)qiov->size);
+            return raw_threads_co_write_new(qemu_get_current_aio_context(),
+                                            s->fd, offset, qiov, type,
+                                            &s->alloc_first);
+        }
+        if (type == RAW_AIO_WRITE) {
+            raw_note_allocated(s, offset, (int64_t)qiov->size);
         }
         return raw_threads_co_submit(qemu_get_current_aio_context(), s->fd,
                                      offset, qiov, type);
@@ -1331,6 +1403,7 @@ static int coroutine_fn raw_co_copy_range_to(BlockDriverState *bs,
         .src_fd = ss->fd, .dst_fd = s->fd, .src_offset = src_offset,
         .dst_offset = offset, .bytes = bytes,
     };
+    raw_note_allocated(s, offset, bytes);
     ret = raw_run_blocking(raw_work_copy, &w);
     if (w.no_syscall) {
         s->has_copy_range = false;
@@ -1355,6 +1428,7 @@ static int coroutine_fn raw_co_pwrite_zeroes(BlockDriverState *bs,
     if (!bytes) {
         return 0;
     }
+    raw_note_allocated(s, offset, bytes);
     return raw_co_alloc(s, &w);
 }
 
@@ -1563,6 +1637,14 @@ static int coroutine_fn raw_co_truncate(BlockDriverState *bs, int64_t offset,
          * QEMU's file driver does (qemu-io truncate shrinks raw files). */
     } else if (offset == cur) {
         return 0;
+    }
+    if (offset < cur) {
+        /* Nothing is left past the new end. */
+        s->hole_start = s->alloc_first ? MIN(s->hole_start, offset) : INT64_MAX;
+    } else if (prealloc != PREALLOC_MODE_OFF) {
+        raw_note_allocated(s, cur, offset - cur);
+    } else if (cur == 0) {
+        raw_note_allocated(s, 0, MIN(offset, (int64_t)RAW_MAX_ALIGN));
     }
     return raw_regular_truncate(s->fd, cur, offset, prealloc, errp);
 }

@@ -49,16 +49,23 @@ void qcow2_file_wrote(BDRVQcow2State *s, uint64_t offset, uint64_t bytes)
     }
 }
 
+/* The most extend_file reserves in one step. */
+#define QCOW2_EXTEND_STEP_MAX (32 * MiB)
+
 /*
  * Make the file at least @end bytes long, ahead of writes into new
  * clusters past its end: a direct write that extends a file is done
  * synchronously by Linux file systems (io_submit waits for it), one that
- * lands inside the file is not.  The file grows in steps of 1 MiB (or a
- * cluster), never below what is allocated (writes may be in flight up to
- * there), with space allocated (reading as zeroes, not holes: new clusters
- * then look to the file's block status as QEMU's zero-filled ones do), and
- * is cut back to what it holds when the image is closed.  Called with
- * s->lock held; failure only costs speed.
+ * lands inside the file is not, and a buffered write into allocated space
+ * is cheaper than one into a hole.  The file grows in steps of an eighth
+ * of its size, at least 1 MiB (or a cluster) and at most
+ * QCOW2_EXTEND_STEP_MAX, so that a growing image makes few allocation
+ * calls (each one waits for the writes in progress on the file), never
+ * below what is allocated (writes may be in flight up to there), with
+ * space allocated (reading as zeroes, not holes: new clusters then look
+ * to the file's block status as QEMU's zero-filled ones do), and is cut
+ * back to what it holds when the image is closed.  Called with s->lock
+ * held; failure only costs speed.
  */
 static void coroutine_fn extend_file(BlockDriverState *bs, uint64_t start,
                                      uint64_t end)
@@ -66,6 +73,10 @@ static void coroutine_fn extend_file(BlockDriverState *bs, uint64_t start,
     BDRVQcow2State *s = bs->opaque;
     uint64_t step = MAX((uint64_t)MiB, (uint64_t)s->cluster_size);
     uint64_t target, tail;
+
+    step = MAX(step, QEMU_ALIGN_DOWN(MIN(s->file_size / 8,
+                                         (uint64_t)QCOW2_EXTEND_STEP_MAX),
+                                     (uint64_t)MiB));
 
     if (end <= s->file_size) {
         return;

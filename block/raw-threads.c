@@ -14,13 +14,44 @@
 #include <coblock/thread-pool.h>
 
 #include <sys/uio.h>
+#ifdef HAVE_FALLOCATE
+#include <fcntl.h>
+#include <linux/falloc.h>
+#endif
 
 typedef struct RawThreadsWork {
     int fd;
     RawAioType type;
     int64_t offset;
     QEMUIOVector *qiov;
+    bool *alloc_first;
 } RawThreadsWork;
+
+/*
+ * Before a write into a hole: have the file system allocate the range in
+ * one call (unwritten extents, reading as zeroes, the file size kept).
+ * On ext4 a buffered write into allocated space costs well under what
+ * one into a hole does (there every page reserves its block and its
+ * quota on its own).  Purely an optimisation: the data is unchanged
+ * whatever happens, so failures are ignored; a file system that cannot
+ * do it turns it off.
+ */
+static void raw_threads_alloc_first(RawThreadsWork *w)
+{
+#if defined(HAVE_FALLOCATE) && defined(FALLOC_FL_KEEP_SIZE)
+    int ret;
+
+    do {
+        ret = fallocate(w->fd, FALLOC_FL_KEEP_SIZE, w->offset,
+                        (off_t)w->qiov->size);
+    } while (ret < 0 && errno == EINTR);
+    if (ret < 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
+        *w->alloc_first = false;
+    }
+#else
+    *w->alloc_first = false;
+#endif
+}
 
 static ssize_t raw_threads_transfer(RawThreadsWork *w, struct iovec *iov,
                                     int niov, int64_t offset)
@@ -59,6 +90,9 @@ static int raw_threads_work(void *opaque)
     if (w->type == RAW_AIO_FLUSH) {
         return raw_threads_flush(w->fd);
     }
+    if (w->alloc_first && *w->alloc_first) {
+        raw_threads_alloc_first(w);
+    }
     for (;;) {
         struct iovec *iov = w->qiov->iov;
         int niov = w->qiov->niov;
@@ -87,7 +121,15 @@ static int raw_threads_work(void *opaque)
 int coroutine_fn raw_threads_co_submit(AioContext *ctx, int fd, int64_t offset,
                                        QEMUIOVector *qiov, RawAioType type)
 {
-    RawThreadsWork w = { .fd = fd, .type = type, .offset = offset, .qiov = qiov };
+    return raw_threads_co_write_new(ctx, fd, offset, qiov, type, NULL);
+}
+
+int coroutine_fn raw_threads_co_write_new(AioContext *ctx, int fd,
+                                          int64_t offset, QEMUIOVector *qiov,
+                                          RawAioType type, bool *alloc_first)
+{
+    RawThreadsWork w = { .fd = fd, .type = type, .offset = offset, .qiov = qiov,
+                         .alloc_first = type == RAW_AIO_WRITE ? alloc_first : NULL };
 
     assert(qemu_in_coroutine());
     assert(offset >= 0);

@@ -608,6 +608,103 @@ START_TEST(test_truncate)
 }
 END_TEST
 
+/* The data runs of @p from SEEK_DATA/SEEK_HOLE, as "start-end " pairs in
+ * KiB; false if the file system does not tell holes apart. */
+static bool data_map(const char *p, char *out, size_t outlen)
+{
+    int fd = open(p, O_RDONLY);
+    off_t size, pos = 0;
+    size_t used = 0;
+
+    ck_assert_int_ge(fd, 0);
+    size = lseek(fd, 0, SEEK_END);
+    out[0] = '\0';
+    while (pos < size) {
+        off_t data = lseek(fd, pos, SEEK_DATA);
+        off_t hole;
+
+        if (data < 0) {
+            break;
+        }
+        hole = lseek(fd, data, SEEK_HOLE);
+        ck_assert_int_gt(hole, data);
+        if (data == 0 && hole == size) {
+            close(fd);
+            return false;       /* no holes reported at all */
+        }
+        used += (size_t)snprintf(out + used, outlen - used, "%lld-%lld ",
+                                 (long long)(data / KiB), (long long)(hole / KiB));
+        ck_assert_uint_lt(used, outlen);
+        pos = hole;
+    }
+    close(fd);
+    return true;
+}
+
+/*
+ * Writes into the holes of a sparse file (which the buffered thread-pool
+ * engine has the file system allocate first): the data, the file size
+ * and what is allocated are exactly those of plain writes, also past the
+ * end and after the file shrank.
+ */
+START_TEST(test_write_into_hole)
+{
+    size_t len = 1 * MiB;
+    uint8_t *a, *b, *d, *r, *zero;
+    BlockBackend *blk;
+    BdrvChild *file;
+    char map[256];
+
+    PICK_OR_SKIP();
+    a = qemu_memalign(4096, len);
+    b = qemu_memalign(4096, len);
+    d = qemu_memalign(4096, len);
+    r = qemu_memalign(4096, len);
+    zero = qemu_xmalloc0(len);
+    fill(a, len, 11);
+    fill(b, len, 12);
+    fill(d, len, 13);
+    make_file(path, 8 * MiB);
+    blk = open_img(BDRV_O_RDWR | BDRV_O_RESIZE);
+    file = file_child(blk);
+
+    ck_assert_int_eq(blk_pwrite(blk, 2 * MiB, (int64_t)len, a, 0), 0);
+    /* Half inside, half past the end: the file grows to the write's end. */
+    ck_assert_int_eq(bdrv_pwrite(file, 8 * MiB - 256 * KiB, 512 * KiB, b, 0), 0);
+    ck_assert_int_eq(file_size(path), 8 * MiB + 256 * KiB);
+    /* Shrinking drops that; writing past the new end again. */
+    ck_assert_int_eq(file_truncate(blk, 5 * MiB, true, PREALLOC_MODE_OFF, NULL, 0), 0);
+    ck_assert_int_eq(bdrv_pwrite(file, 6 * MiB, (int64_t)len, d, 0), 0);
+    ck_assert_int_eq(file_size(path), 7 * MiB);
+    ck_assert_int_eq(blk_flush(blk), 0);
+
+    ck_assert_int_eq(bdrv_pread(file, 2 * MiB, (int64_t)len, r, 0), 0);
+    ck_assert_mem_eq(r, a, len);
+    ck_assert_int_eq(bdrv_pread(file, 6 * MiB, (int64_t)len, r, 0), 0);
+    ck_assert_mem_eq(r, d, len);
+    ck_assert_int_eq(bdrv_pread(file, 5 * MiB, (int64_t)len, r, 0), 0);
+    ck_assert_mem_eq(r, zero, len);
+    ck_assert_int_eq(bdrv_pread(file, 0, (int64_t)len, r, 0), 0);
+    ck_assert_mem_eq(r, zero, len);
+    blk_unref(blk);
+
+    disk_read(6 * MiB, r, len);
+    ck_assert_mem_eq(r, d, len);
+    /* Allocated: the two megabytes written (nothing reserved around them,
+     * nothing left past the end). */
+    ck_assert_int_ge(file_blocks(path), 2 * MiB);
+    ck_assert_int_le(file_blocks(path), 2 * MiB + 64 * KiB);
+    if (data_map(path, map, sizeof(map))) {
+        ck_assert_str_eq(map, "2048-3072 6144-7168 ");
+    }
+    qemu_vfree(a);
+    qemu_vfree(b);
+    qemu_vfree(d);
+    qemu_vfree(r);
+    free(zero);
+}
+END_TEST
+
 /* Run a program; its stdout and stderr go to @out.  Returns the exit
  * status, or -1 if it did not exit normally. */
 static int run_prog(char *const argv[], char *out, size_t outlen)
@@ -1555,6 +1652,7 @@ static Suite *file_suite(void)
     tcase_add_loop_test(tc, test_concurrent, 0, n);
     tcase_add_loop_test(tc, test_zero_discard_status, 0, n);
     tcase_add_loop_test(tc, test_truncate, 0, n);
+    tcase_add_loop_test(tc, test_write_into_hole, 0, n);
     tcase_add_test(tc, test_flush_sticky);
     tcase_add_loop_test(tc, test_block_device, 0, n);
     suite_add_tcase(s, tc);
