@@ -1324,6 +1324,8 @@ static int coroutine_fn raw_co_alloc(BDRVRawState *s, RawAllocWork *w)
 typedef struct RawCopyWork {
     int src_fd, dst_fd;
     int64_t src_offset, dst_offset, bytes;
+    bool alloc_first;           /* in: the target range is a hole; out:
+                                 * cleared if it cannot be allocated */
     bool no_syscall;            /* out: the kernel lacks copy_file_range */
 } RawCopyWork;
 
@@ -1335,6 +1337,11 @@ static int raw_work_copy(void *opaque)
     RawCopyWork *w = opaque;
 #ifdef HAVE_COPY_FILE_RANGE
     int64_t done = 0;
+
+    if (w->alloc_first &&
+        !raw_allocate_range(w->dst_fd, w->dst_offset, w->bytes)) {
+        w->alloc_first = false;
+    }
 
     while (done < w->bytes) {
         off_t in = (off_t)(w->src_offset + done);
@@ -1387,6 +1394,7 @@ static int coroutine_fn raw_co_copy_range_to(BlockDriverState *bs,
     BDRVRawState *s = bs->opaque;
     BDRVRawState *ss;
     RawCopyWork w;
+    bool asked;
     int ret;
 
     /* Only between two nodes of this driver, both through the page cache
@@ -1402,11 +1410,17 @@ static int coroutine_fn raw_co_copy_range_to(BlockDriverState *bs,
     w = (RawCopyWork) {
         .src_fd = ss->fd, .dst_fd = s->fd, .src_offset = src_offset,
         .dst_offset = offset, .bytes = bytes,
+        .alloc_first = s->alloc_first && offset >= s->hole_start &&
+                       bytes >= RAW_ALLOC_FIRST_MIN,
     };
+    asked = w.alloc_first;
     raw_note_allocated(s, offset, bytes);
     ret = raw_run_blocking(raw_work_copy, &w);
     if (w.no_syscall) {
         s->has_copy_range = false;
+    }
+    if (asked && !w.alloc_first) {
+        s->alloc_first = false;
     }
     (void)flags;    /* FUA is not supported here: the core flushes */
     return ret;

@@ -33,23 +33,22 @@ typedef struct RawThreadsWork {
  * On ext4 a buffered write into allocated space costs well under what
  * one into a hole does (there every page reserves its block and its
  * quota on its own).  Purely an optimisation: the data is unchanged
- * whatever happens, so failures are ignored; a file system that cannot
- * do it turns it off.
+ * whatever happens, so failures are ignored.
  */
-static void raw_threads_alloc_first(RawThreadsWork *w)
+bool raw_allocate_range(int fd, int64_t offset, int64_t bytes)
 {
 #if defined(HAVE_FALLOCATE) && defined(FALLOC_FL_KEEP_SIZE)
     int ret;
 
     do {
-        ret = fallocate(w->fd, FALLOC_FL_KEEP_SIZE, w->offset,
-                        (off_t)w->qiov->size);
+        ret = fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)bytes);
     } while (ret < 0 && errno == EINTR);
-    if (ret < 0 && (errno == EOPNOTSUPP || errno == ENOSYS)) {
-        *w->alloc_first = false;
-    }
+    return !(ret < 0 && (errno == EOPNOTSUPP || errno == ENOSYS));
 #else
-    *w->alloc_first = false;
+    (void)fd;
+    (void)offset;
+    (void)bytes;
+    return false;
 #endif
 }
 
@@ -90,8 +89,9 @@ static int raw_threads_work(void *opaque)
     if (w->type == RAW_AIO_FLUSH) {
         return raw_threads_flush(w->fd);
     }
-    if (w->alloc_first && *w->alloc_first) {
-        raw_threads_alloc_first(w);
+    if (w->alloc_first && *w->alloc_first &&
+        !raw_allocate_range(w->fd, w->offset, (int64_t)w->qiov->size)) {
+        *w->alloc_first = false;
     }
     for (;;) {
         struct iovec *iov = w->qiov->iov;

@@ -438,24 +438,28 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
  * Copy a DATA run without reading it: the block layer hands it to the
  * file system (copy_file_range(2)) when both images are files and every
  * driver on the way can map the range.  Called in the run's turn, which
- * is released once the copy is done (as QEMU orders its copies): the
- * copies would only queue on the target file's lock together, and a run
- * that falls back to reading and writing still writes in its turn.
- * Returns 0, or -ENOTSUP when the run must be read and written instead
- * (offloading is then off for the rest of the conversion, as any error
- * turns it off: the read and write report a real error themselves).
+ * is released before the copy starts, as a write's is before the write
+ * (the target's drivers place the run before anything else can yield),
+ * so that the copies of several runs overlap: each one's read from the
+ * source proceeds while another writes into the target.  A run whose
+ * copy fails is read and written instead, out of its turn then (only
+ * the order of the writes differs, and only for the runs in flight when
+ * offloading fails).  Returns 0, or -ENOTSUP when the run must be read
+ * and written instead (offloading is then off for the rest of the
+ * conversion, as any error turns it off: the read and write report a
+ * real error themselves).
  */
 static int coroutine_fn convert_copy_range(ConvertState *s, ConvertRun *run)
 {
     int ret;
 
+    convert_release_turn(s, run);
     ret = blk_co_copy_range(s->src[run->src].blk, run->src_offset, s->target,
                             run->offset, run->bytes, 0);
     if (ret < 0) {
         s->copy_range = false;
         return -ENOTSUP;
     }
-    convert_release_turn(s, run);
     return 0;
 }
 

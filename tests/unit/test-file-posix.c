@@ -1484,6 +1484,7 @@ START_TEST(test_copy_range_raw)
     char dpath[420];
     uint8_t *w, *r, *zero;
     BlockBackend *src, *dst;
+    char map[256];
     int ret;
 
     PICK_OR_SKIP();
@@ -1512,6 +1513,13 @@ START_TEST(test_copy_range_raw)
         ck_assert_mem_eq(r, zero, 512 * KiB);
         ck_assert_int_eq(blk_pread(dst, 2560 * KiB, 1536 * KiB, r, 0), 0);
         ck_assert_mem_eq(r, zero, 1536 * KiB);
+        /* allocated: what was copied, nothing around it (the target's
+         * range was a hole, which may be allocated before the copy) */
+        ck_assert_int_ge(file_blocks(dpath), 2 * MiB);
+        ck_assert_int_le(file_blocks(dpath), 2 * MiB + 64 * KiB);
+        if (data_map(dpath, map, sizeof(map))) {
+            ck_assert_str_eq(map, "512-2560 ");
+        }
         /* unaligned, up to the end of the target */
         ck_assert_int_eq(copy_range(src, 3, dst, (int64_t)len - 5000, 5000), 0);
         ck_assert_int_eq(file_size(dpath), (int64_t)len);
