@@ -157,7 +157,7 @@ grep -E '^(FAIL|[a-z0-9]+.*states)' _build/crash-replay-full.out || true
 count_line "crash replay (full)" _build/crash-replay-full.count
 
 echo "== fuzz smoke"
-FUZZ_SECONDS=${FUZZ_SECONDS:-45} FUZZ_SEED=${FUZZ_SEED-1} "$top/scripts/fuzz.sh" smoke > _build/fuzz-smoke.out 2>&1
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} FUZZ_SEED=${FUZZ_SEED-1} "$top/scripts/fuzz.sh" smoke > _build/fuzz-smoke.out 2>&1
 grep -E '^fuzz-' _build/fuzz-smoke.out || true
 count_line "fuzz smoke" _build/fuzz-smoke.out
 
