@@ -24,7 +24,8 @@ typedef struct RawThreadsWork {
     RawAioType type;
     int64_t offset;
     QEMUIOVector *qiov;
-    bool *alloc_first;
+    bool alloc_first;           /* in: allocate the range first; out:
+                                 * cleared if the file system cannot */
 } RawThreadsWork;
 
 /*
@@ -89,9 +90,9 @@ static int raw_threads_work(void *opaque)
     if (w->type == RAW_AIO_FLUSH) {
         return raw_threads_flush(w->fd);
     }
-    if (w->alloc_first && *w->alloc_first &&
+    if (w->alloc_first &&
         !raw_allocate_range(w->fd, w->offset, (int64_t)w->qiov->size)) {
-        *w->alloc_first = false;
+        w->alloc_first = false;
     }
     for (;;) {
         struct iovec *iov = w->qiov->iov;
@@ -129,12 +130,18 @@ int coroutine_fn raw_threads_co_write_new(AioContext *ctx, int fd,
                                           RawAioType type, bool *alloc_first)
 {
     RawThreadsWork w = { .fd = fd, .type = type, .offset = offset, .qiov = qiov,
-                         .alloc_first = type == RAW_AIO_WRITE ? alloc_first : NULL };
+                         .alloc_first = type == RAW_AIO_WRITE && alloc_first &&
+                                        *alloc_first };
+    int ret;
 
     assert(qemu_in_coroutine());
     assert(offset >= 0);
     if (type != RAW_AIO_FLUSH && !qiov->size) {
         return 0;
     }
-    return thread_pool_submit_co(aio_get_thread_pool(ctx), raw_threads_work, &w);
+    ret = thread_pool_submit_co(aio_get_thread_pool(ctx), raw_threads_work, &w);
+    if (alloc_first && *alloc_first && type == RAW_AIO_WRITE && !w.alloc_first) {
+        *alloc_first = false;
+    }
+    return ret;
 }

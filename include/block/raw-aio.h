@@ -171,9 +171,9 @@ int coroutine_fn raw_threads_co_submit(AioContext *ctx, int fd, int64_t offset,
  * hole about to be written), keeping the file size; false if it cannot
  * (other failures are ignored: this only saves time).  Blocks. */
 bool raw_allocate_range(int fd, int64_t offset, int64_t bytes);
-/* The same as raw_threads_co_submit; a RAW_AIO_WRITE with *@alloc_first true has the file system
- * allocate its range first (the caller knows it is a hole).  *@alloc_first
- * is cleared when the file system cannot do that. */
+/* The same as raw_threads_co_submit; a RAW_AIO_WRITE with *@alloc_first
+ * true has the file system allocate its range first (the caller knows it
+ * is a hole).  *@alloc_first is cleared when the file system cannot. */
 int coroutine_fn raw_threads_co_write_new(AioContext *ctx, int fd,
                                           int64_t offset, QEMUIOVector *qiov,
                                           RawAioType type, bool *alloc_first);
