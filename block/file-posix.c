@@ -98,6 +98,7 @@ typedef struct BDRVRawState {
     bool direct;                /* O_DIRECT */
 
     RawAioEngine engine;
+    bool auto_engine;           /* picked, not asked for: may fall back */
     unsigned aio_max_batch;
     AioContext *engine_ctx;     /* the context the engine pointer is for */
 #ifdef CONFIG_LINUX_AIO
@@ -817,13 +818,20 @@ static int raw_probe_alignment(BDRVRawState *s, Error **errp)
 }
 
 static int raw_parse_engine(const char *name, int flags, RawAioEngine *engine,
-                            Error **errp)
+                            bool *auto_engine, Error **errp)
 {
+    *auto_engine = false;
     if (!name) {
         if (flags & BDRV_O_NATIVE_AIO) {
             *engine = RAW_ENGINE_NATIVE;
         } else if (flags & BDRV_O_IO_URING) {
             *engine = RAW_ENGINE_IO_URING;
+#ifdef CONFIG_LINUX_IO_URING
+        } else if (flags & BDRV_O_AIO_AUTO) {
+            /* Where the kernel offers a ring (else threads, at attach). */
+            *engine = RAW_ENGINE_IO_URING;
+            *auto_engine = true;
+#endif
         } else {
             *engine = RAW_ENGINE_THREADS;
         }
@@ -857,7 +865,14 @@ static bool raw_attach_engine(BDRVRawState *s, AioContext *ctx, Error **errp)
 #endif
 #ifdef CONFIG_LINUX_IO_URING
     case RAW_ENGINE_IO_URING:
-        s->luring = luring_get(ctx, errp);
+        s->luring = luring_get(ctx, s->auto_engine ? NULL : errp);
+        if (!s->luring && s->auto_engine) {
+            /* No ring here (an old kernel, io_uring disabled, a seccomp
+             * filter): the thread pool, as if nothing had been asked. */
+            s->engine = RAW_ENGINE_THREADS;
+            s->auto_engine = false;
+            return true;
+        }
         if (!s->luring) {
             error_prepend(errp, "Unable to use io_uring: ");
             return false;
@@ -888,7 +903,7 @@ static void raw_find_trailing_hole(BDRVRawState *s, int64_t size)
     s->alloc_first = false;
 #if defined(HAVE_FALLOCATE) && defined(SEEK_DATA) && defined(SEEK_HOLE)
     if (!s->is_regular || s->direct || !(s->open_flags & O_RDWR) ||
-        s->engine != RAW_ENGINE_THREADS) {
+        s->engine == RAW_ENGINE_NATIVE) {
         return;
     }
     s->alloc_first = true;
@@ -957,7 +972,7 @@ static int raw_open(BlockDriverState *bs, QDict *options, int flags,
     qdict_del(options, "filename");
 
     ret = raw_parse_engine(qdict_get_try_str(options, "aio"), flags, &s->engine,
-                           errp);
+                           &s->auto_engine, errp);
     if (ret < 0) {
         goto fail;
     }
@@ -1182,6 +1197,18 @@ static bool raw_read_cached(BDRVRawState *s, int64_t offset, QEMUIOVector *qiov)
     return false;
 }
 
+/* Whether a write at @offset is a large one into the trailing hole,
+ * whose range is worth allocating first (then noted as allocated). */
+static bool raw_write_new(BDRVRawState *s, int64_t offset, QEMUIOVector *qiov)
+{
+    if (s->alloc_first && offset >= s->hole_start &&
+        qiov->size >= RAW_ALLOC_FIRST_MIN) {
+        raw_note_allocated(s, offset, (int64_t)qiov->size);
+        return true;
+    }
+    return false;
+}
+
 static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
                                       QEMUIOVector *qiov, RawAioType type)
 {
@@ -1194,6 +1221,13 @@ static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
 #endif
 #ifdef CONFIG_LINUX_IO_URING
     case RAW_ENGINE_IO_URING:
+        if (type == RAW_AIO_WRITE && raw_write_new(s, offset, qiov)) {
+            return luring_co_write_new(s->luring, s->fd, offset, qiov,
+                                       s->aio_max_batch, &s->alloc_first);
+        }
+        if (type == RAW_AIO_WRITE) {
+            raw_note_allocated(s, offset, (int64_t)qiov->size);
+        }
         return luring_co_submit(s->luring, s->fd, offset, qiov, type,
                                 s->aio_max_batch);
 #endif
@@ -1203,9 +1237,7 @@ static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
             raw_read_cached(s, offset, qiov)) {
             return 0;
         }
-        if (type == RAW_AIO_WRITE && s->alloc_first && offset >= s->hole_start &&
-            qiov->size >= RAW_ALLOC_FIRST_MIN) {
-            raw_note_allocated(s, offset, (int64_t)qiov->size);
+        if (type == RAW_AIO_WRITE && raw_write_new(s, offset, qiov)) {
             return raw_threads_co_write_new(qemu_get_current_aio_context(),
                                             s->fd, offset, qiov, type,
                                             &s->alloc_first);

@@ -9,7 +9,7 @@ libaio-dev liburing-dev check zlib1g-dev libzstd-dev \
 qemu-utils fio valgrind clang libclang-rt-14-dev \
 wine64 gcc-mingw-w64-x86-64 libz-mingw-w64-dev \
 qemu-user gcc-aarch64-linux-gnu \
-xz-utils \
+xz-utils strace \
 nbdkit libnbd-bin"
 
 missing=""

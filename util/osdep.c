@@ -143,6 +143,20 @@ void qemu_abort(const char *fmt, ...)
     abort();
 }
 
+int qemu_online_cpus(void)
+{
+#ifdef _WIN32
+    SYSTEM_INFO si;
+
+    GetSystemInfo(&si);
+    return si.dwNumberOfProcessors > 0 ? (int)si.dwNumberOfProcessors : 1;
+#else
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n > 0 ? (int)MIN(n, 4096) : 1;
+#endif
+}
+
 size_t qemu_real_host_page_size(void)
 {
     static size_t page_size;

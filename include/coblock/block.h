@@ -60,6 +60,11 @@ typedef struct BlockAIOCB BlockAIOCB;
 #define BDRV_O_NO_IO        0x10000 /* metadata only, no guest I/O */
 #define BDRV_O_IO_URING     0x40000 /* aio=io_uring */
 #define BDRV_O_FORCE_SHARE  0x80000 /* force-share=on: take no image locks, read-only */
+#define BDRV_O_AIO_AUTO     0x100000 /* no aio= given: the file driver picks
+                                      * the engine it expects to be fastest
+                                      * (io_uring where the kernel offers a
+                                      * ring, else threads); an explicit
+                                      * aio= or engine flag wins */
 
 /* ---- request flags ---- */
 typedef enum BdrvRequestFlags {

@@ -164,5 +164,7 @@ void QEMU_NORETURN qemu_abort(const char *fmt, ...) QEMU_PRINTF(1, 2);
 
 /* Host page size. */
 size_t qemu_real_host_page_size(void);
+/* Processors online now (at least 1). */
+int qemu_online_cpus(void);
 
 #endif /* UTIL_OSDEP_H */

@@ -162,6 +162,20 @@ TESTS += tests/unit/test-file-posix
 VALGRIND_TESTS += tests/unit/test-file-posix
 endif
 
+# The engine qemu-img convert picks (io_uring, else threads), with a
+# seccomp helper that takes io_uring away.  Not for cross builds: the
+# script runs the host's strace on the tools.
+if OS_LINUX
+if CONFIG_LINUX_IO_URING
+if !CROSS_LINUX
+check_PROGRAMS += tests/unit/no-io-uring
+tests_unit_no_io_uring_SOURCES = tests/unit/no-io-uring.c
+dist_noinst_SCRIPTS += tests/unit/convert-engine.sh
+TESTS += tests/unit/convert-engine.sh
+endif
+endif
+endif
+
 # qcow2 (Linux: the tests use POSIX file calls and QEMU's tools).
 #   test-qcow2        unit tests: pure functions, and the driver on files
 #   test-qcow2-io     a command-line driver of the library for the scripts

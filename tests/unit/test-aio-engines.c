@@ -15,6 +15,7 @@
 #include "block/raw-aio.h"
 
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -708,6 +709,170 @@ START_TEST(test_flush)
 }
 END_TEST
 
+/* ---- writes into holes (allocation first) ---- */
+
+typedef struct NewJob {
+    int fd;
+    int64_t offset;
+    QEMUIOVector *qiov;
+    bool *alloc_first;
+    int ret;
+    bool done;
+} NewJob;
+
+static void coroutine_fn new_job_entry(void *opaque)
+{
+    NewJob *j = opaque;
+
+    switch (engine) {
+#ifdef CONFIG_LINUX_IO_URING
+    case ENG_IO_URING:
+        j->ret = luring_co_write_new(luring, j->fd, j->offset, j->qiov, 0,
+                                     j->alloc_first);
+        break;
+#endif
+    default:
+        j->ret = raw_threads_co_write_new(ctx, j->fd, j->offset, j->qiov,
+                                          RAW_AIO_WRITE, j->alloc_first);
+        break;
+    }
+    j->done = true;
+}
+
+static void run_new_jobs(NewJob *jobs, int n)
+{
+    int i, left;
+
+    for (i = 0; i < n; i++) {
+        jobs[i].done = false;
+        jobs[i].ret = -EINPROGRESS;
+        aio_co_enter(ctx, qemu_coroutine_create(new_job_entry), &jobs[i]);
+    }
+    do {
+        for (left = 0, i = 0; i < n; i++) {
+            left += !jobs[i].done;
+        }
+        if (left) {
+            aio_poll(ctx, true);
+        }
+    } while (left);
+}
+
+/* Bytes the file system has allocated for @path. */
+static int64_t allocated(void)
+{
+    struct stat st;
+
+    ck_assert_int_eq(stat(path, &st), 0);
+    return (int64_t)st.st_blocks * 512;
+}
+
+/*
+ * Writes into the holes of a sparse file with the range allocated first
+ * (a worker's fallocate for threads, a hard-linked fallocate SQE for
+ * io_uring): the data lands, the size stays, exactly the written ranges
+ * are allocated, and io_uring sends two SQEs per write and reaps both
+ * CQEs before the request ends, with rings of every size (a ring of one
+ * SQE cannot take the pair and writes without it).
+ */
+START_TEST(test_write_new)
+{
+    enum { N = 48, BLK = 64 * KiB };
+    static NewJob jobs[N];
+    static QEMUIOVector qiovs[N];
+    static const unsigned ring_sizes[] = { 0, 1, 2, 4, 128 };
+    uint8_t *buf, *back;
+    bool can_alloc;
+    size_t r;
+    int i;
+
+    SETUP_OR_SKIP();
+    if (engine == ENG_NATIVE) {
+        teardown_index();
+        return;
+    }
+    buf = abuf((size_t)N * BLK);
+    back = abuf((size_t)N * BLK);
+    for (r = 0; r < ARRAY_SIZE(ring_sizes); r++) {
+        bool alloc_first = true;
+        RawAioStats st;
+
+        if (ring_sizes[r] && engine != ENG_IO_URING) {
+            continue;
+        }
+#ifdef CONFIG_LINUX_IO_URING
+        if (ring_sizes[r]) {
+            luring = luring_new(ctx, ring_sizes[r], &error_abort);
+        }
+#endif
+        ck_assert_int_eq(ftruncate(fd, 0), 0);
+        ck_assert_int_eq(ftruncate(fd, (off_t)2 * N * BLK), 0);
+        can_alloc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
+        ck_assert_int_eq(ftruncate(fd, 0), 0);
+        ck_assert_int_eq(ftruncate(fd, (off_t)2 * N * BLK), 0);
+        ck_assert_int_eq(allocated(), 0);
+        fill(buf, (size_t)N * BLK, 21 + (unsigned)r);
+        for (i = 0; i < N; i++) {
+            qemu_iovec_init_buf(&qiovs[i], buf + (size_t)i * BLK, BLK);
+            /* Every other block, so that the holes between stay. */
+            jobs[i] = (NewJob) { .fd = fd, .offset = (int64_t)i * 2 * BLK,
+                                 .qiov = &qiovs[i], .alloc_first = &alloc_first };
+        }
+        run_new_jobs(jobs, N);
+        for (i = 0; i < N; i++) {
+            ck_assert_int_eq(jobs[i].ret, 0);
+            disk_read(jobs[i].offset, back + (size_t)i * BLK, BLK);
+        }
+        ck_assert(memcmp(back, buf, (size_t)N * BLK) == 0);
+        ck_assert_int_eq(lseek(fd, 0, SEEK_END), (off_t)2 * N * BLK);
+        ck_assert_int_eq(alloc_first, can_alloc);
+        if (can_alloc) {
+            ck_assert_int_ge(allocated(), (int64_t)N * BLK);
+            ck_assert_int_le(allocated(), (int64_t)N * BLK + 64 * KiB);
+        }
+        if (eng_stats(&st) && engine == ENG_IO_URING) {
+            uint64_t sqes = ring_sizes[r] == 1 ? N : 2 * N;
+
+            ck_assert_uint_eq(st.requests, N);
+            ck_assert_uint_eq(st.submitted, sqes);
+            ck_assert_uint_eq(st.completions, sqes);
+            if (ring_sizes[r]) {
+                ck_assert_uint_le(st.max_in_flight, 2 * ring_sizes[r]);
+            }
+        }
+#ifdef CONFIG_LINUX_IO_URING
+        if (ring_sizes[r]) {
+            luring_free(luring);
+            luring = luring_get(ctx, &error_abort);
+        }
+#endif
+        if (engine != ENG_IO_URING) {
+            break;
+        }
+    }
+
+    /* An allocation that fails for another reason than "unsupported"
+     * (fallocate on /dev/null: ENODEV) does not hold the write back, and
+     * the allocation is still tried next time. */
+    {
+        int nfd = open("/dev/null", O_WRONLY);
+        bool alloc_first = true;
+        NewJob j;
+
+        ck_assert_int_ge(nfd, 0);
+        qemu_iovec_init_buf(&qiovs[0], buf, BLK);
+        j = (NewJob) { .fd = nfd, .qiov = &qiovs[0], .alloc_first = &alloc_first };
+        run_new_jobs(&j, 1);
+        ck_assert_int_eq(j.ret, 0);
+        ck_assert(alloc_first);
+        close(nfd);
+    }
+    qemu_vfree(buf);
+    qemu_vfree(back);
+    teardown_index();
+}
+END_TEST
+
 /* Errors the kernel reports come back as -errno. */
 START_TEST(test_errors)
 {
@@ -754,6 +919,7 @@ static Suite *engines_suite(void)
     tcase_add_loop_test(tc, test_short_write, 0, n);
     tcase_add_loop_test(tc, test_flush, 0, n);
     tcase_add_loop_test(tc, test_errors, 0, n);
+    tcase_add_loop_test(tc, test_write_new, 0, n);
     suite_add_tcase(s, tc);
     return s;
 }
