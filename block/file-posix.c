@@ -121,9 +121,10 @@ typedef struct BDRVRawState {
     bool try_nowait;
     /* copy_file_range(2) is known to the kernel (cleared on ENOSYS). */
     bool has_copy_range;
-    /* Large buffered writes at or past @hole_start, where nothing of the
-     * file is allocated, have their range allocated first (see
-     * raw_threads_co_write_new); INT64_MAX when not known or not used. */
+    /* Large buffered writes (threads engine) and copies at or past
+     * @hole_start, where nothing of the file is allocated, have their
+     * range allocated first (see raw_threads_co_write_new); INT64_MAX
+     * when not known or not used. */
     bool alloc_first;
     int64_t hole_start;
 
@@ -1197,18 +1198,6 @@ static bool raw_read_cached(BDRVRawState *s, int64_t offset, QEMUIOVector *qiov)
     return false;
 }
 
-/* Whether a write at @offset is a large one into the trailing hole,
- * whose range is worth allocating first (then noted as allocated). */
-static bool raw_write_new(BDRVRawState *s, int64_t offset, QEMUIOVector *qiov)
-{
-    if (s->alloc_first && offset >= s->hole_start &&
-        qiov->size >= RAW_ALLOC_FIRST_MIN) {
-        raw_note_allocated(s, offset, (int64_t)qiov->size);
-        return true;
-    }
-    return false;
-}
-
 static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
                                       QEMUIOVector *qiov, RawAioType type)
 {
@@ -1221,10 +1210,8 @@ static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
 #endif
 #ifdef CONFIG_LINUX_IO_URING
     case RAW_ENGINE_IO_URING:
-        if (type == RAW_AIO_WRITE && raw_write_new(s, offset, qiov)) {
-            return luring_co_write_new(s->luring, s->fd, offset, qiov,
-                                       s->aio_max_batch, &s->alloc_first);
-        }
+        /* Writes into holes are not allocated first here (see
+         * docs/file-posix.md); copies into them still are. */
         if (type == RAW_AIO_WRITE) {
             raw_note_allocated(s, offset, (int64_t)qiov->size);
         }
@@ -1237,7 +1224,9 @@ static int coroutine_fn raw_co_submit(BDRVRawState *s, int64_t offset,
             raw_read_cached(s, offset, qiov)) {
             return 0;
         }
-        if (type == RAW_AIO_WRITE && raw_write_new(s, offset, qiov)) {
+        if (type == RAW_AIO_WRITE && s->alloc_first && offset >= s->hole_start &&
+            qiov->size >= RAW_ALLOC_FIRST_MIN) {
+            raw_note_allocated(s, offset, (int64_t)qiov->size);
             return raw_threads_co_write_new(qemu_get_current_aio_context(),
                                             s->fd, offset, qiov, type,
                                             &s->alloc_first);

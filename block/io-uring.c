@@ -17,14 +17,6 @@
  *                      overflow; a full submission ring, or the kernel
  *                      refusing with -EAGAIN/-EBUSY, leaves requests
  *                      queued until completions make room.
- *   alloc_first        a write into a hole (luring_co_write_new) goes
- *                      as two SQEs, hard-linked: a fallocate of its range
- *                      (keeping the size), then the write, which starts
- *                      when the allocation is done whatever its result.
- *                      The allocation's CQE carries the request's
- *                      address with the low bit set; the request is
- *                      finished only when both CQEs are in, in either
- *                      order, so nothing points at its stack afterwards.
  *   completion         the ring's descriptor is readable while
  *                      completions are waiting; the loop runs
  *                      luring_completion_cb, which consumes each CQE
@@ -38,9 +30,6 @@
 #include "block/raw-aio.h"
 
 #include <liburing.h>
-#ifdef HAVE_FALLOCATE
-#include <linux/falloc.h>
-#endif
 
 /* Submission ring size of the per-context engine; the completion ring is
  * twice as large. */
@@ -58,10 +47,6 @@ typedef struct LuringRequest {
     QEMUIOVector rest;
     bool has_rest;
     bool waiting;
-    bool alloc_first;           /* prep an allocation before the write */
-    bool alloc_in_flight;       /* its CQE has not been reaped yet */
-    bool alloc_refused;         /* the file system cannot allocate */
-    bool finished;              /* the write's result is in @ret */
     int ret;
     QSIMPLEQ_ENTRY(LuringRequest) next;
 } LuringRequest;
@@ -87,15 +72,6 @@ struct LuringState {
 static void luring_submit_pending(LuringState *s);
 
 /* ---- requests ---- */
-
-/* The allocation's user data: the request's address, low bit set. */
-#define LURING_ALLOC_TAG ((uintptr_t)1)
-
-/* SQEs that @req takes: two while its allocation is still to be sent. */
-static unsigned luring_sqes_needed(LuringRequest *req)
-{
-    return req->alloc_first && !req->done ? 2 : 1;
-}
 
 static void luring_prep(LuringState *s, struct io_uring_sqe *sqe,
                         LuringRequest *req)
@@ -136,22 +112,6 @@ static void luring_prep(LuringState *s, struct io_uring_sqe *sqe,
     io_uring_sqe_set_data(sqe, req);
 }
 
-/* The allocation ahead of a write into a hole: its range, the file size
- * kept, hard-linked so that the write follows it whatever its result. */
-static void luring_prep_alloc(struct io_uring_sqe *sqe, LuringRequest *req)
-{
-#ifdef FALLOC_FL_KEEP_SIZE
-    io_uring_prep_fallocate(sqe, req->fd, FALLOC_FL_KEEP_SIZE,
-                            (off_t)req->offset, (off_t)req->qiov->size);
-#else
-    io_uring_prep_nop(sqe);
-#endif
-    io_uring_sqe_set_data(sqe, (void *)((uintptr_t)req | LURING_ALLOC_TAG));
-    sqe->flags |= IOSQE_IO_HARDLINK;
-    req->alloc_first = false;
-    req->alloc_in_flight = true;
-}
-
 static void luring_enqueue(LuringState *s, LuringRequest *req)
 {
     QSIMPLEQ_INSERT_TAIL(&s->pending, req, next);
@@ -165,10 +125,6 @@ static void luring_finish(LuringRequest *req, int ret)
         req->has_rest = false;
     }
     req->ret = ret;
-    req->finished = true;
-    if (req->alloc_in_flight) {
-        return;                 /* luring_alloc_done finishes it */
-    }
     if (req->waiting) {
         aio_co_wake(req->co);
     }
@@ -191,23 +147,12 @@ static void luring_result(LuringState *s, LuringRequest *req, int64_t res)
 
 /* ---- completions ---- */
 
-static void luring_alloc_done(LuringRequest *req, int64_t res)
-{
-    req->alloc_in_flight = false;
-    if (res == -EOPNOTSUPP || res == -ENOSYS || res == -EINVAL) {
-        req->alloc_refused = true;
-    }
-    if (req->finished && req->waiting) {
-        aio_co_wake(req->co);
-    }
-}
-
 static void luring_process_completions(LuringState *s)
 {
     struct io_uring_cqe *cqe;
 
     while (io_uring_peek_cqe(&s->ring, &cqe) == 0 && cqe) {
-        uintptr_t data = (uintptr_t)io_uring_cqe_get_data(cqe);
+        LuringRequest *req = io_uring_cqe_get_data(cqe);
         int64_t res = cqe->res;
 
         /* Consume the CQE before anything can re-enter us. */
@@ -216,11 +161,7 @@ static void luring_process_completions(LuringState *s)
         s->in_flight--;
         s->stats.completions++;
         s->blocked = false;
-        if (data & LURING_ALLOC_TAG) {
-            luring_alloc_done((LuringRequest *)(data & ~LURING_ALLOC_TAG), res);
-        } else {
-            luring_result(s, (LuringRequest *)data, res);
-        }
+        luring_result(s, req, res);
     }
 }
 
@@ -256,23 +197,17 @@ static void luring_submit_pending(LuringState *s)
         int ret;
 
         /* Fill SQEs while the completion ring has room for them all. */
-        while (!QSIMPLEQ_EMPTY(&s->pending)) {
-            LuringRequest *req = QSIMPLEQ_FIRST(&s->pending);
-            unsigned need = luring_sqes_needed(req);
-            struct io_uring_sqe *sqe;
+        while (!QSIMPLEQ_EMPTY(&s->pending) &&
+               s->in_flight + s->sq_ready < s->cq_entries) {
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+            LuringRequest *req;
 
-            if (s->in_flight + s->sq_ready + need > s->cq_entries ||
-                io_uring_sq_space_left(&s->ring) < need) {
+            if (!sqe) {
                 break;
             }
+            req = QSIMPLEQ_FIRST(&s->pending);
             QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
             s->n_pending--;
-            if (need == 2) {
-                sqe = io_uring_get_sqe(&s->ring);
-                luring_prep_alloc(sqe, req);
-                s->sq_ready++;
-            }
-            sqe = io_uring_get_sqe(&s->ring);
             luring_prep(s, sqe, req);
             s->sq_ready++;
         }
@@ -322,9 +257,9 @@ static void luring_retry_cb(void *opaque)
     luring_submit_pending(s);
 }
 
-static int coroutine_fn luring_co_do(LuringState *s, int fd, int64_t offset,
-                                     QEMUIOVector *qiov, RawAioType type,
-                                     unsigned max_batch, bool *alloc_first)
+int coroutine_fn luring_co_submit(LuringState *s, int fd, int64_t offset,
+                                  QEMUIOVector *qiov, RawAioType type,
+                                  unsigned max_batch)
 {
     LuringRequest req = {
         .s = s,
@@ -333,9 +268,6 @@ static int coroutine_fn luring_co_do(LuringState *s, int fd, int64_t offset,
         .type = type,
         .offset = offset,
         .qiov = qiov,
-        /* (a ring of one SQE could never take the pair) */
-        .alloc_first = type == RAW_AIO_WRITE && alloc_first && *alloc_first &&
-                       s->ring.sq.ring_entries >= 2,
         .ret = -EINPROGRESS,
     };
 
@@ -358,30 +290,12 @@ static int coroutine_fn luring_co_do(LuringState *s, int fd, int64_t offset,
     } else if (!s->in_completion) {
         qemu_bh_schedule(s->submit_bh);
     }
-    if (!req.finished || req.alloc_in_flight) {
+    if (req.ret == -EINPROGRESS) {
         req.waiting = true;
         qemu_coroutine_yield();
     }
-    assert(req.finished && !req.alloc_in_flight);
-    if (req.alloc_refused) {
-        *alloc_first = false;
-    }
+    assert(req.ret != -EINPROGRESS);
     return req.ret;
-}
-
-int coroutine_fn luring_co_submit(LuringState *s, int fd, int64_t offset,
-                                  QEMUIOVector *qiov, RawAioType type,
-                                  unsigned max_batch)
-{
-    return luring_co_do(s, fd, offset, qiov, type, max_batch, NULL);
-}
-
-int coroutine_fn luring_co_write_new(LuringState *s, int fd, int64_t offset,
-                                     QEMUIOVector *qiov, unsigned max_batch,
-                                     bool *alloc_first)
-{
-    return luring_co_do(s, fd, offset, qiov, RAW_AIO_WRITE, max_batch,
-                        alloc_first);
 }
 
 /* ---- life cycle ---- */

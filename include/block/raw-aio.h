@@ -210,13 +210,6 @@ void luring_free(LuringState *s);
 int coroutine_fn luring_co_submit(LuringState *s, int fd, int64_t offset,
                                   QEMUIOVector *qiov, RawAioType type,
                                   unsigned max_batch);
-/* A RAW_AIO_WRITE into a hole: with *@alloc_first true, the file system
- * allocates the range first (a linked fallocate, as
- * raw_threads_co_write_new does on its worker); *@alloc_first is
- * cleared when the file system cannot. */
-int coroutine_fn luring_co_write_new(LuringState *s, int fd, int64_t offset,
-                                     QEMUIOVector *qiov, unsigned max_batch,
-                                     bool *alloc_first);
 void luring_get_stats(LuringState *s, RawAioStats *stats);
 #endif
 

@@ -724,18 +724,8 @@ static void coroutine_fn new_job_entry(void *opaque)
 {
     NewJob *j = opaque;
 
-    switch (engine) {
-#ifdef CONFIG_LINUX_IO_URING
-    case ENG_IO_URING:
-        j->ret = luring_co_write_new(luring, j->fd, j->offset, j->qiov, 0,
-                                     j->alloc_first);
-        break;
-#endif
-    default:
-        j->ret = raw_threads_co_write_new(ctx, j->fd, j->offset, j->qiov,
-                                          RAW_AIO_WRITE, j->alloc_first);
-        break;
-    }
+    j->ret = raw_threads_co_write_new(ctx, j->fd, j->offset, j->qiov,
+                                      RAW_AIO_WRITE, j->alloc_first);
     j->done = true;
 }
 
@@ -768,105 +758,64 @@ static int64_t allocated(void)
 }
 
 /*
- * Writes into the holes of a sparse file with the range allocated first
- * (a worker's fallocate for threads, a hard-linked fallocate SQE for
- * io_uring): the data lands, the size stays, exactly the written ranges
- * are allocated, and io_uring sends two SQEs per write and reaps both
- * CQEs before the request ends, with rings of every size (a ring of one
- * SQE cannot take the pair and writes without it).
+ * Concurrent writes into the holes of a sparse file through
+ * raw_threads_co_write_new, which has each range allocated first on its
+ * worker: the data lands, the size stays, exactly the written ranges are
+ * allocated, and the flag stays set where the file system can allocate.
+ * An allocation that fails for another reason than "unsupported"
+ * (fallocate on /dev/null: ENODEV) does not hold the write back.
  */
 START_TEST(test_write_new)
 {
     enum { N = 48, BLK = 64 * KiB };
     static NewJob jobs[N];
     static QEMUIOVector qiovs[N];
-    static const unsigned ring_sizes[] = { 0, 1, 2, 4, 128 };
     uint8_t *buf, *back;
-    bool can_alloc;
-    size_t r;
-    int i;
+    bool can_alloc, alloc_first = true;
+    int i, nfd;
+    NewJob j;
 
     SETUP_OR_SKIP();
-    if (engine == ENG_NATIVE) {
+    if (engine != ENG_THREADS) {
         teardown_index();
         return;
     }
     buf = abuf((size_t)N * BLK);
     back = abuf((size_t)N * BLK);
-    for (r = 0; r < ARRAY_SIZE(ring_sizes); r++) {
-        bool alloc_first = true;
-        RawAioStats st;
-
-        if (ring_sizes[r] && engine != ENG_IO_URING) {
-            continue;
-        }
-#ifdef CONFIG_LINUX_IO_URING
-        if (ring_sizes[r]) {
-            luring = luring_new(ctx, ring_sizes[r], &error_abort);
-        }
-#endif
-        ck_assert_int_eq(ftruncate(fd, 0), 0);
-        ck_assert_int_eq(ftruncate(fd, (off_t)2 * N * BLK), 0);
-        can_alloc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
-        ck_assert_int_eq(ftruncate(fd, 0), 0);
-        ck_assert_int_eq(ftruncate(fd, (off_t)2 * N * BLK), 0);
-        ck_assert_int_eq(allocated(), 0);
-        fill(buf, (size_t)N * BLK, 21 + (unsigned)r);
-        for (i = 0; i < N; i++) {
-            qemu_iovec_init_buf(&qiovs[i], buf + (size_t)i * BLK, BLK);
-            /* Every other block, so that the holes between stay. */
-            jobs[i] = (NewJob) { .fd = fd, .offset = (int64_t)i * 2 * BLK,
-                                 .qiov = &qiovs[i], .alloc_first = &alloc_first };
-        }
-        run_new_jobs(jobs, N);
-        for (i = 0; i < N; i++) {
-            ck_assert_int_eq(jobs[i].ret, 0);
-            disk_read(jobs[i].offset, back + (size_t)i * BLK, BLK);
-        }
-        ck_assert(memcmp(back, buf, (size_t)N * BLK) == 0);
-        ck_assert_int_eq(lseek(fd, 0, SEEK_END), (off_t)2 * N * BLK);
-        ck_assert_int_eq(alloc_first, can_alloc);
-        if (can_alloc) {
-            ck_assert_int_ge(allocated(), (int64_t)N * BLK);
-            ck_assert_int_le(allocated(), (int64_t)N * BLK + 64 * KiB);
-        }
-        if (eng_stats(&st) && engine == ENG_IO_URING) {
-            uint64_t sqes = ring_sizes[r] == 1 ? N : 2 * N;
-
-            ck_assert_uint_eq(st.requests, N);
-            ck_assert_uint_eq(st.submitted, sqes);
-            ck_assert_uint_eq(st.completions, sqes);
-            if (ring_sizes[r]) {
-                ck_assert_uint_le(st.max_in_flight, 2 * ring_sizes[r]);
-            }
-        }
-#ifdef CONFIG_LINUX_IO_URING
-        if (ring_sizes[r]) {
-            luring_free(luring);
-            luring = luring_get(ctx, &error_abort);
-        }
-#endif
-        if (engine != ENG_IO_URING) {
-            break;
-        }
+    ck_assert_int_eq(ftruncate(fd, (off_t)2 * N * BLK), 0);
+    can_alloc = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 4096) == 0;
+    ck_assert_int_eq(ftruncate(fd, 0), 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)2 * N * BLK), 0);
+    ck_assert_int_eq(allocated(), 0);
+    fill(buf, (size_t)N * BLK, 21);
+    for (i = 0; i < N; i++) {
+        qemu_iovec_init_buf(&qiovs[i], buf + (size_t)i * BLK, BLK);
+        /* Every other block, so that the holes between stay. */
+        jobs[i] = (NewJob) { .fd = fd, .offset = (int64_t)i * 2 * BLK,
+                             .qiov = &qiovs[i], .alloc_first = &alloc_first };
+    }
+    run_new_jobs(jobs, N);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(jobs[i].ret, 0);
+        disk_read(jobs[i].offset, back + (size_t)i * BLK, BLK);
+    }
+    ck_assert(memcmp(back, buf, (size_t)N * BLK) == 0);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_END), (off_t)2 * N * BLK);
+    ck_assert_int_eq(alloc_first, can_alloc);
+    if (can_alloc) {
+        ck_assert_int_ge(allocated(), (int64_t)N * BLK);
+        ck_assert_int_le(allocated(), (int64_t)N * BLK + 64 * KiB);
     }
 
-    /* An allocation that fails for another reason than "unsupported"
-     * (fallocate on /dev/null: ENODEV) does not hold the write back, and
-     * the allocation is still tried next time. */
-    {
-        int nfd = open("/dev/null", O_WRONLY);
-        bool alloc_first = true;
-        NewJob j;
-
-        ck_assert_int_ge(nfd, 0);
-        qemu_iovec_init_buf(&qiovs[0], buf, BLK);
-        j = (NewJob) { .fd = nfd, .qiov = &qiovs[0], .alloc_first = &alloc_first };
-        run_new_jobs(&j, 1);
-        ck_assert_int_eq(j.ret, 0);
-        ck_assert(alloc_first);
-        close(nfd);
-    }
+    nfd = open("/dev/null", O_WRONLY);
+    ck_assert_int_ge(nfd, 0);
+    alloc_first = true;
+    qemu_iovec_init_buf(&qiovs[0], buf, BLK);
+    j = (NewJob) { .fd = nfd, .qiov = &qiovs[0], .alloc_first = &alloc_first };
+    run_new_jobs(&j, 1);
+    ck_assert_int_eq(j.ret, 0);
+    ck_assert(alloc_first);
+    close(nfd);
     qemu_vfree(buf);
     qemu_vfree(back);
     teardown_index();
