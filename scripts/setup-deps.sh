@@ -8,7 +8,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config \
 libaio-dev liburing-dev check zlib1g-dev libzstd-dev \
 qemu-utils fio valgrind clang libclang-rt-14-dev \
 wine64 gcc-mingw-w64-x86-64 libz-mingw-w64-dev \
-qemu-user gcc-aarch64-linux-gnu \
+qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
 xz-utils strace \
 nbdkit libnbd-bin"
 
