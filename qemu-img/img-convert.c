@@ -440,21 +440,6 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
 }
 
 /*
- * Copy a DATA run without reading it: the block layer hands it to the
- * file system (copy_file_range(2)) when both images are files and every
- * driver on the way can map the range.  Called in the run's turn, which
- * is released before the copy starts, as a write's is before the write
- * (the target's drivers place the run before anything else can yield),
- * so that the copies of several runs overlap: each one's read from the
- * source proceeds while another writes into the target.  A run whose
- * copy fails is read and written instead, out of its turn then (only
- * the order of the writes differs, and only for the runs in flight when
- * offloading fails).  Returns 0, or -ENOTSUP when the run must be read
- * and written instead (offloading is then off for the rest of the
- * conversion, as any error turns it off: the read and write report a
- * real error themselves).
- */
-/*
  * Whether a DATA run is worth offering to the target as a copy.  A run
  * releases its turn when its copy starts, so a copy the target refuses
  * would have its data written out of turn, and the target's clusters
@@ -473,13 +458,26 @@ static bool convert_may_offload(ConvertState *s, const ConvertRun *run)
 }
 
 /*
- * Offload one DATA run.  The run holds its turn until it has a copy slot,
- * so copies start in order; then the next run may start.  Within one
- * file system without reflinks a copy is the kernel copying page-cache
- * pages into the target under the target's inode lock: copies beyond
- * one per processor only queue on that lock (and spin there), which
- * made -C 5-10 % slower with 8 in flight than with 2 on a 2-CPU machine
- * (docs/performance.md).
+ * Copy a DATA run without reading it: the block layer hands it to the
+ * file system (copy_file_range(2)) when both images are files and every
+ * driver on the way can map the range.  Called in the run's turn, which
+ * is released before the copy starts, as a write's is before the write
+ * (the target's drivers place the run before anything else can yield),
+ * so that the copies of several runs overlap: each one's read from the
+ * source proceeds while another writes into the target.  A run whose
+ * copy fails is read and written instead, out of its turn then (only
+ * the order of the writes differs, and only for the runs in flight when
+ * offloading fails).  Returns 0, or -ENOTSUP when the run must be read
+ * and written instead (offloading is then off for the rest of the
+ * conversion, as any error turns it off: the read and write report a
+ * real error themselves).
+ *
+ * The run holds its turn until it has a copy slot, so copies start in
+ * order.  Within one file system without reflinks a copy is the kernel
+ * copying page-cache pages into the target under the target's inode
+ * lock: copies beyond one per processor only queue on that lock (and
+ * spin there), which made -C 5-10 % slower with 8 in flight than with 2
+ * on a 2-CPU machine (docs/performance.md).
  */
 static int coroutine_fn convert_copy_range(ConvertState *s, ConvertRun *run)
 {
@@ -680,9 +678,7 @@ static int convert_do_copy(ConvertState *s, int num_workers)
     qemu_co_mutex_init(&s->lock);
     qemu_co_queue_init(&s->copy_wait);
     s->copies = 0;
-    if (s->copy_slots < 1 || s->copy_slots > num_workers) {
-        s->copy_slots = num_workers;
-    }
+    assert(s->copy_slots >= 1 && s->copy_slots <= num_workers);
     s->ret = 0;
     s->next = 0;
     s->cur_src = 0;

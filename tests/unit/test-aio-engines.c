@@ -161,6 +161,7 @@ typedef struct Job {
     RawAioType type;
     unsigned max_batch;
     int fd;
+    bool *alloc_first;      /* a write into a hole (threads engine) */
     int ret;
     bool done;
 } Job;
@@ -169,7 +170,12 @@ static void coroutine_fn job_entry(void *opaque)
 {
     Job *j = opaque;
 
-    j->ret = eng_submit(j->fd, j->offset, j->qiov, j->type, j->max_batch);
+    if (j->alloc_first) {
+        j->ret = raw_threads_co_write_new(ctx, j->fd, j->offset, j->qiov,
+                                          j->type, j->alloc_first);
+    } else {
+        j->ret = eng_submit(j->fd, j->offset, j->qiov, j->type, j->max_batch);
+    }
     j->done = true;
 }
 
@@ -711,43 +717,6 @@ END_TEST
 
 /* ---- writes into holes (allocation first) ---- */
 
-typedef struct NewJob {
-    int fd;
-    int64_t offset;
-    QEMUIOVector *qiov;
-    bool *alloc_first;
-    int ret;
-    bool done;
-} NewJob;
-
-static void coroutine_fn new_job_entry(void *opaque)
-{
-    NewJob *j = opaque;
-
-    j->ret = raw_threads_co_write_new(ctx, j->fd, j->offset, j->qiov,
-                                      RAW_AIO_WRITE, j->alloc_first);
-    j->done = true;
-}
-
-static void run_new_jobs(NewJob *jobs, int n)
-{
-    int i, left;
-
-    for (i = 0; i < n; i++) {
-        jobs[i].done = false;
-        jobs[i].ret = -EINPROGRESS;
-        aio_co_enter(ctx, qemu_coroutine_create(new_job_entry), &jobs[i]);
-    }
-    do {
-        for (left = 0, i = 0; i < n; i++) {
-            left += !jobs[i].done;
-        }
-        if (left) {
-            aio_poll(ctx, true);
-        }
-    } while (left);
-}
-
 /* Bytes the file system has allocated for @path. */
 static int64_t allocated(void)
 {
@@ -768,12 +737,12 @@ static int64_t allocated(void)
 START_TEST(test_write_new)
 {
     enum { N = 48, BLK = 64 * KiB };
-    static NewJob jobs[N];
+    static Job jobs[N];
     static QEMUIOVector qiovs[N];
     uint8_t *buf, *back;
     bool can_alloc, alloc_first = true;
     int i, nfd;
-    NewJob j;
+    Job j;
 
     SETUP_OR_SKIP();
     if (engine != ENG_THREADS) {
@@ -791,10 +760,11 @@ START_TEST(test_write_new)
     for (i = 0; i < N; i++) {
         qemu_iovec_init_buf(&qiovs[i], buf + (size_t)i * BLK, BLK);
         /* Every other block, so that the holes between stay. */
-        jobs[i] = (NewJob) { .fd = fd, .offset = (int64_t)i * 2 * BLK,
-                             .qiov = &qiovs[i], .alloc_first = &alloc_first };
+        jobs[i] = (Job) { .fd = fd, .offset = (int64_t)i * 2 * BLK,
+                          .qiov = &qiovs[i], .type = RAW_AIO_WRITE,
+                          .alloc_first = &alloc_first };
     }
-    run_new_jobs(jobs, N);
+    run_jobs(jobs, N);
     for (i = 0; i < N; i++) {
         ck_assert_int_eq(jobs[i].ret, 0);
         disk_read(jobs[i].offset, back + (size_t)i * BLK, BLK);
@@ -811,8 +781,9 @@ START_TEST(test_write_new)
     ck_assert_int_ge(nfd, 0);
     alloc_first = true;
     qemu_iovec_init_buf(&qiovs[0], buf, BLK);
-    j = (NewJob) { .fd = nfd, .qiov = &qiovs[0], .alloc_first = &alloc_first };
-    run_new_jobs(&j, 1);
+    j = (Job) { .fd = nfd, .qiov = &qiovs[0], .type = RAW_AIO_WRITE,
+                .alloc_first = &alloc_first };
+    run_jobs(&j, 1);
     ck_assert_int_eq(j.ret, 0);
     ck_assert(alloc_first);
     close(nfd);
