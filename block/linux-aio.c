@@ -13,6 +13,20 @@
  *                      the request came from a BH), so that every request
  *                      started in one iteration shares one io_submit; a
  *                      full batch is submitted at once.
+ *   merging            requests that continue one another in the file
+ *                      (same descriptor and direction, each starting where
+ *                      the previous one ends) go to the kernel as one
+ *                      iocb whose vector is theirs concatenated: the
+ *                      kernel's cost is per iocb (allocation, descriptor
+ *                      look-up, a direct-I/O set-up and a completion
+ *                      event each), and a guest's or a benchmark's
+ *                      sequential requests arrive this way.  A merged
+ *                      iocb that moves everything finishes every member;
+ *                      otherwise members it covered whole finish, a
+ *                      member it covered in part is continued on its own
+ *                      and the rest are submitted again each on its own,
+ *                      so each request gets the result it would have got
+ *                      alone.
  *   io_submit          may take only a prefix of the batch (or none, with
  *                      -EAGAIN) when the kernel context is full: the rest
  *                      stays queued and is retried after completions.
@@ -45,6 +59,10 @@
 #define LAIO_SUBMIT_CHUNK 128
 /* Events fetched per io_getevents call when the shared ring is unusable. */
 #define LAIO_EVENT_CHUNK 128
+/* Bounds of a merged iocb: vector elements (well under IOV_MAX) and
+ * bytes. */
+#define LAIO_MERGE_MAX_IOV 256
+#define LAIO_MERGE_MAX_BYTES (1024 * 1024)
 /* Wait before retrying when the kernel refused everything and nothing of
  * ours is in flight to trigger a retry. */
 #define LAIO_RETRY_NS (1 * 1000 * 1000)
@@ -76,9 +94,21 @@ typedef struct LaioRequest {
     QEMUIOVector rest;          /* [done, size) of qiov, for continuations */
     bool has_rest;
     bool waiting;               /* co has yielded and wants a wake-up */
+    bool no_merge;              /* submit alone (after a failed merge) */
+    struct LaioRequest *merge_next; /* next member of the same merged iocb */
     int ret;                    /* -EINPROGRESS until finished */
     QSIMPLEQ_ENTRY(LaioRequest) next;
 } LaioRequest;
+
+/* The iocb of a merged submission.  @iocb.data points back here, which
+ * tells its completion from a single request's (whose data is NULL). */
+typedef struct LaioMerge {
+    struct iocb iocb;
+    LaioRequest *head;          /* members in file order, via merge_next */
+    unsigned count;
+    struct LaioMerge *next_free;
+    struct iovec iov[LAIO_MERGE_MAX_IOV];
+} LaioMerge;
 
 struct LinuxAioState {
     AioContext *ctx;
@@ -95,6 +125,8 @@ struct LinuxAioState {
     bool blocked;               /* the kernel said EAGAIN; wait for room */
     bool in_completion;         /* the completion handler runs: it submits
                                  * what is queued when it finishes */
+
+    LaioMerge *free_merges;     /* carriers not in use */
 
     /* io_getevents fallback: fetched events not yet processed. */
     struct io_event events[LAIO_EVENT_CHUNK];
@@ -204,19 +236,131 @@ static bool laio_next_event(LinuxAioState *s, struct io_event *ev)
     return true;
 }
 
+/* ---- merging ---- */
+
+static LaioMerge *laio_merge_get(LinuxAioState *s)
+{
+    LaioMerge *m = s->free_merges;
+
+    if (m) {
+        s->free_merges = m->next_free;
+    } else {
+        m = qemu_xmalloc(sizeof(*m));
+    }
+    return m;
+}
+
+static void laio_merge_put(LinuxAioState *s, LaioMerge *m)
+{
+    m->next_free = s->free_merges;
+    s->free_merges = m;
+}
+
+/* Can @b go to the kernel in the same iocb as @a, which holds @niov
+ * vector elements and @bytes bytes so far? */
+static bool laio_can_merge(const LaioRequest *a, const LaioRequest *b,
+                           int niov, size_t bytes)
+{
+    return b->fd == a->fd && b->type == a->type && !b->no_merge &&
+           !b->done && a->offset + (int64_t)a->qiov->size == b->offset &&
+           niov + b->qiov->niov <= LAIO_MERGE_MAX_IOV &&
+           bytes + b->qiov->size <= LAIO_MERGE_MAX_BYTES;
+}
+
+/* How many requests from @req on can share its iocb. */
+static unsigned laio_merge_span(const LaioRequest *req, unsigned max)
+{
+    const LaioRequest *a = req, *b;
+    int niov = req->qiov->niov;
+    size_t bytes = req->qiov->size;
+    unsigned n = 1;
+
+    if (req->no_merge || req->done) {
+        return 1;
+    }
+    while (n < max && (b = QSIMPLEQ_NEXT(a, next)) != NULL &&
+           laio_can_merge(a, b, niov, bytes)) {
+        niov += b->qiov->niov;
+        bytes += b->qiov->size;
+        a = b;
+        n++;
+    }
+    return n;
+}
+
+/* Build the iocb for the @n requests from @req on (n >= 2). */
+static LaioMerge *laio_merge_build(LinuxAioState *s, LaioRequest *req,
+                                   unsigned n)
+{
+    LaioMerge *m = laio_merge_get(s);
+    int niov = 0;
+    unsigned i;
+
+    m->head = req;
+    m->count = n;
+    for (i = 0; i < n; i++, req = QSIMPLEQ_NEXT(req, next)) {
+        memcpy(&m->iov[niov], req->qiov->iov,
+               (size_t)req->qiov->niov * sizeof(struct iovec));
+        niov += req->qiov->niov;
+        req->merge_next = i + 1 < n ? QSIMPLEQ_NEXT(req, next) : NULL;
+    }
+    req = m->head;
+    if (req->type == RAW_AIO_READ) {
+        io_prep_preadv(&m->iocb, req->fd, m->iov, niov, req->offset);
+    } else {
+        io_prep_pwritev(&m->iocb, req->fd, m->iov, niov, req->offset);
+    }
+    io_set_eventfd(&m->iocb, s->efd);
+    m->iocb.data = m;
+    return m;
+}
+
+/* A kernel result for a merged iocb: hand each member its share. */
+static void laio_merge_result(LinuxAioState *s, LaioMerge *m, int64_t res)
+{
+    LaioRequest *req = m->head, *next;
+
+    laio_merge_put(s, m);
+    for (; req; req = next) {
+        size_t size = req->qiov->size;
+
+        /* Read before the member can be woken and gone. */
+        next = req->merge_next;
+        req->merge_next = NULL;
+        if (res >= (int64_t)size) {
+            res -= (int64_t)size;
+            laio_result(s, req, (int64_t)size);
+        } else if (res > 0) {
+            /* Covered in part: it continues alone from there. */
+            laio_result(s, req, res);
+            res = 0;
+        } else {
+            /* An error, a retry or a stop before this member: it goes
+             * again alone, for a result of its own.  Its iocb is still
+             * as laio_prep left it. */
+            req->no_merge = true;
+            s->stats.resubmitted++;
+            laio_enqueue(s, req);
+        }
+    }
+}
+
 static void laio_process_completions(LinuxAioState *s)
 {
     struct io_event ev;
 
     while (laio_next_event(s, &ev)) {
-        LaioRequest *req = container_of(ev.obj, LaioRequest, iocb);
-
         assert(s->in_flight > 0);
         s->in_flight--;
         s->stats.completions++;
         s->blocked = false;
         /* res is the transfer's return value: bytes or -errno. */
-        laio_result(s, req, (int64_t)(long)ev.res);
+        if (ev.data) {
+            laio_merge_result(s, ev.data, (int64_t)(long)ev.res);
+        } else {
+            laio_result(s, container_of(ev.obj, LaioRequest, iocb),
+                        (int64_t)(long)ev.res);
+        }
     }
 }
 
@@ -243,20 +387,38 @@ static void laio_completion_cb(void *opaque)
 static void laio_submit_pending(LinuxAioState *s)
 {
     struct iocb *iocbs[LAIO_SUBMIT_CHUNK];
+    unsigned members[LAIO_SUBMIT_CHUNK];
 
     qemu_bh_cancel(s->submit_bh);
     while (!QSIMPLEQ_EMPTY(&s->pending)) {
-        LaioRequest *req;
-        int n = 0, ret, i;
+        LaioRequest *req = QSIMPLEQ_FIRST(&s->pending);
+        unsigned left = s->n_pending;
+        int n = 0, ret, i, j;
 
-        QSIMPLEQ_FOREACH(req, &s->pending, next) {
-            iocbs[n++] = &req->iocb;
-            if (n == LAIO_SUBMIT_CHUNK) {
-                break;
+        /* One iocb per run of requests that continue one another. */
+        while (req && n < LAIO_SUBMIT_CHUNK) {
+            unsigned k = laio_merge_span(req, left);
+
+            members[n] = k;
+            if (k > 1) {
+                iocbs[n] = &laio_merge_build(s, req, k)->iocb;
+            } else {
+                iocbs[n] = &req->iocb;
+            }
+            n++;
+            left -= k;
+            while (k--) {
+                req = QSIMPLEQ_NEXT(req, next);
             }
         }
         ret = io_submit(s->io_ctx, n, iocbs);
         s->stats.submit_calls++;
+        /* The carriers the kernel did not take are rebuilt next time. */
+        for (i = ret > 0 ? ret : 0; i < n; i++) {
+            if (members[i] > 1) {
+                laio_merge_put(s, iocbs[i]->data);
+            }
+        }
         if (ret == -EAGAIN || ret == -EINTR || ret == 0) {
             /* No room in the kernel: wait for completions to free some,
              * or for the retry timer if none of ours are in flight. */
@@ -269,18 +431,29 @@ static void laio_submit_pending(LinuxAioState *s)
             return;
         }
         if (ret < 0) {
-            /* The first iocb is bad (e.g. -EBADF, -EINVAL): fail it and
-             * go on with the others. */
+            /* The first iocb is bad (e.g. -EBADF, -EINVAL).  A merged one
+             * is split up for each member to get its own result; a
+             * single request fails, and the others go on. */
             req = QSIMPLEQ_FIRST(&s->pending);
+            if (members[0] > 1) {
+                for (j = 0; j < (int)members[0]; j++) {
+                    req->no_merge = true;
+                    req = QSIMPLEQ_NEXT(req, next);
+                }
+                continue;
+            }
             QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
             s->n_pending--;
             laio_finish(req, ret);
             continue;
         }
         for (i = 0; i < ret; i++) {
-            QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
+            for (j = 0; j < (int)members[i]; j++) {
+                QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
+            }
+            s->n_pending -= members[i];
+            s->stats.merged += members[i] - 1;
         }
-        s->n_pending -= (unsigned)ret;
         s->in_flight += (unsigned)ret;
         s->stats.submitted += (uint64_t)ret;
         if (s->in_flight > s->stats.max_in_flight) {
@@ -402,6 +575,12 @@ void laio_free(LinuxAioState *s)
     qemu_bh_delete(s->submit_bh);
     io_destroy(s->io_ctx);
     close(s->efd);
+    while (s->free_merges) {
+        LaioMerge *m = s->free_merges;
+
+        s->free_merges = m->next_free;
+        free(m);
+    }
     free(s);
 }
 

@@ -73,6 +73,8 @@ typedef struct RawAioStats {
     uint64_t completions;     /* kernel completions reaped */
     uint64_t eagain;          /* times the kernel said "no room" */
     uint64_t resubmitted;     /* continuations of short transfers and retries */
+    uint64_t merged;          /* requests that went to the kernel inside an
+                               * iocb started by the one before them */
     unsigned max_in_flight;   /* largest number in the kernel at once */
 } RawAioStats;
 

@@ -555,6 +555,173 @@ START_TEST(test_chained)
 }
 END_TEST
 
+/* Requests that continue one another in the file.  Linux AIO submits
+ * them as one iocb; each must still get exactly the result it would
+ * have got alone (every engine runs this, the counters are checked for
+ * Linux AIO). */
+static void merge_jobs(Job *jobs, QEMUIOVector *qiovs, uint8_t *buf, int n,
+                       int64_t start, RawAioType type, int jfd)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        qemu_iovec_init_buf(&qiovs[i], buf + (size_t)i * ALIGN, ALIGN);
+        jobs[i] = (Job) { .offset = start + (int64_t)i * ALIGN,
+                          .qiov = &qiovs[i], .type = type, .fd = jfd,
+                          .max_batch = RAW_AIO_MAX_BATCH_LIMIT };
+    }
+}
+
+START_TEST(test_merging)
+{
+    enum { N = 64 };
+    static Job jobs[N];
+    static QEMUIOVector qiovs[N];
+    static struct iovec iovs[N][2];
+    uint8_t *data, *buf, *zero;
+    RawAioStats before, after;
+    bool native;
+    int i, wfd;
+
+    SETUP_OR_SKIP();
+    native = engine == ENG_NATIVE;
+    data = abuf((size_t)N * ALIGN);
+    buf = abuf((size_t)N * ALIGN);
+    zero = abuf(ALIGN);
+    memset(zero, 0, ALIGN);
+    fill(data, (size_t)N * ALIGN, 31);
+    disk_write(0, data, (size_t)N * ALIGN);
+
+    /* Reads of consecutive blocks: one iocb (a megabyte holds 256). */
+    merge_jobs(jobs, qiovs, buf, N, 0, RAW_AIO_READ, 0);
+    eng_stats(&before);
+    run_jobs(jobs, N);
+    eng_stats(&after);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(jobs[i].ret, 0);
+    }
+    ck_assert(memcmp(buf, data, (size_t)N * ALIGN) == 0);
+    if (native) {
+        ck_assert_uint_eq(after.requests - before.requests, N);
+        ck_assert_uint_eq(after.submitted - before.submitted, 1);
+        ck_assert_uint_eq(after.merged - before.merged, N - 1);
+        ck_assert_uint_eq(after.completions - before.completions, 1);
+    }
+
+    /* Vectored writes (two elements each, in reverse order within the
+     * block) of consecutive blocks, from the second block on. */
+    fill(buf, (size_t)N * ALIGN, 32);
+    for (i = 0; i < N - 1; i++) {
+        uint8_t *b = buf + (size_t)i * ALIGN;
+
+        iovs[i][0] = (struct iovec) { b + 1024, ALIGN - 1024 };
+        iovs[i][1] = (struct iovec) { b, 1024 };
+        qemu_iovec_init_external(&qiovs[i], iovs[i], 2);
+        jobs[i] = (Job) { .offset = (int64_t)(i + 1) * ALIGN, .qiov = &qiovs[i],
+                          .type = RAW_AIO_WRITE,
+                          .max_batch = RAW_AIO_MAX_BATCH_LIMIT };
+    }
+    eng_stats(&before);
+    run_jobs(jobs, N - 1);
+    eng_stats(&after);
+    for (i = 0; i < N - 1; i++) {
+        uint8_t *b = buf + (size_t)i * ALIGN;
+
+        ck_assert_int_eq(jobs[i].ret, 0);
+        memcpy(data + (size_t)(i + 1) * ALIGN, b + 1024, ALIGN - 1024);
+        memcpy(data + (size_t)(i + 1) * ALIGN + ALIGN - 1024, b, 1024);
+    }
+    {
+        uint8_t *back = abuf((size_t)N * ALIGN);
+
+        disk_read(0, back, (size_t)N * ALIGN);
+        ck_assert(memcmp(back, data, (size_t)N * ALIGN) == 0);
+        qemu_vfree(back);
+    }
+    if (native) {
+        ck_assert_uint_eq(after.submitted - before.submitted, 1);
+        ck_assert_uint_eq(after.merged - before.merged, N - 2);
+    }
+
+    /* Alternating directions, and gaps: nothing merges. */
+    for (i = 0; i < N; i++) {
+        qemu_iovec_init_buf(&qiovs[i], buf + (size_t)i * ALIGN, ALIGN);
+        jobs[i] = (Job) { .offset = (int64_t)i * ALIGN, .qiov = &qiovs[i],
+                          .type = i % 2 ? RAW_AIO_READ : RAW_AIO_WRITE,
+                          .max_batch = RAW_AIO_MAX_BATCH_LIMIT };
+        if (i >= N / 2) {
+            jobs[i].type = RAW_AIO_READ;
+            jobs[i].offset = (int64_t)i * 2 * ALIGN;
+        }
+    }
+    eng_stats(&before);
+    run_jobs(jobs, N);
+    eng_stats(&after);
+    for (i = 0; i < N; i++) {
+        ck_assert_int_eq(jobs[i].ret, 0);
+    }
+    if (native) {
+        ck_assert_uint_eq(after.merged - before.merged, 0);
+        ck_assert_uint_eq(after.submitted - before.submitted, N);
+    }
+
+    /* The file ends inside block 10: blocks 0-9 come back whole, block
+     * 10 is continued alone and zero-filled past the end, blocks 11 on
+     * are read again alone and come back as zeroes. */
+    ck_assert_int_eq(ftruncate(fd, 0), 0);
+    fill(data, (size_t)N * ALIGN, 33);
+    disk_write(0, data, 10 * ALIGN + 1000);
+    merge_jobs(jobs, qiovs, buf, 16, 0, RAW_AIO_READ, 0);
+    memset(buf, 0xaa, 16 * ALIGN);
+    eng_stats(&before);
+    run_jobs(jobs, 16);
+    eng_stats(&after);
+    for (i = 0; i < 16; i++) {
+        ck_assert_int_eq(jobs[i].ret, 0);
+    }
+    ck_assert(memcmp(buf, data, 10 * ALIGN + 1000) == 0);
+    ck_assert(memcmp(buf + 10 * ALIGN + 1000, zero, ALIGN - 1000) == 0);
+    for (i = 11; i < 16; i++) {
+        ck_assert_mem_eq(buf + (size_t)i * ALIGN, zero, ALIGN);
+    }
+    if (native) {
+        ck_assert_uint_eq(after.merged - before.merged, 15);
+        ck_assert_uint_ge(after.resubmitted - before.resubmitted, 5);
+    }
+
+    /* A descriptor that cannot read: io_submit refuses the merged iocb,
+     * and each request fails on its own with the kernel's error. */
+    wfd = open(path, O_WRONLY | (direct ? O_DIRECT : 0));
+    ck_assert_int_ge(wfd, 0);
+    merge_jobs(jobs, qiovs, buf, 8, 0, RAW_AIO_READ, wfd);
+    run_jobs(jobs, 8);
+    for (i = 0; i < 8; i++) {
+        ck_assert_int_eq(jobs[i].ret, -EBADF);
+    }
+    close(wfd);
+
+    if (direct) {
+        /* Misaligned for O_DIRECT: the merged iocb completes with
+         * -EINVAL, and so does each request alone. */
+        merge_jobs(jobs, qiovs, buf, 8, 1, RAW_AIO_READ, 0);
+        eng_stats(&before);
+        run_jobs(jobs, 8);
+        eng_stats(&after);
+        for (i = 0; i < 8; i++) {
+            ck_assert_int_eq(jobs[i].ret, -EINVAL);
+        }
+        if (native) {
+            ck_assert_uint_eq(after.merged - before.merged, 7);
+            ck_assert_uint_eq(after.submitted - before.submitted, 9);
+        }
+    }
+    qemu_vfree(data);
+    qemu_vfree(buf);
+    qemu_vfree(zero);
+    teardown_index();
+}
+END_TEST
+
 /* A tiny kernel ring and far more requests than it holds: requests wait
  * in the queue (Linux AIO: io_submit says -EAGAIN) and all complete. */
 START_TEST(test_ring_full)
@@ -586,7 +753,9 @@ START_TEST(test_ring_full)
     fill(buf, N * BLK, 6);
     for (i = 0; i < N; i++) {
         qemu_iovec_init_buf(&qiovs[i], buf + (size_t)i * BLK, BLK);
-        jobs[i] = (Job) { .offset = (int64_t)i * BLK, .qiov = &qiovs[i],
+        /* Every other block: requests that continue one another would
+         * be merged into a few iocbs (Linux AIO) and fit. */
+        jobs[i] = (Job) { .offset = (int64_t)i * 2 * BLK, .qiov = &qiovs[i],
                           .type = RAW_AIO_WRITE, .max_batch = 1024 };
     }
     run_jobs(jobs, N);
@@ -835,6 +1004,7 @@ static Suite *engines_suite(void)
     tcase_add_loop_test(tc, test_concurrent, 0, n);
     tcase_add_loop_test(tc, test_batching, 0, n);
     tcase_add_loop_test(tc, test_chained, 0, n);
+    tcase_add_loop_test(tc, test_merging, 0, n);
     tcase_add_loop_test(tc, test_ring_full, 0, n);
     tcase_add_loop_test(tc, test_short_write, 0, n);
     tcase_add_loop_test(tc, test_flush, 0, n);
