@@ -949,6 +949,17 @@ int coroutine_fn bdrv_co_copy_range_to(BdrvChild *dst, int64_t dst_offset,
     return ret;
 }
 
+bool bdrv_copy_range_offloads(BlockDriverState *bs)
+{
+    while (bs && bs->drv && bs->drv->copy_range_to) {
+        if (bs->drv->copy_range_offloads) {
+            return bs->drv->copy_range_offloads(bs);
+        }
+        bs = bs->file ? bs->file->bs : NULL;
+    }
+    return false;
+}
+
 int coroutine_fn bdrv_co_copy_range(BdrvChild *src, int64_t src_offset,
                                     BdrvChild *dst, int64_t dst_offset,
                                     int64_t bytes, BdrvRequestFlags write_flags)

@@ -42,7 +42,9 @@
  * the data never passes through this program; as QEMU's -C does, the
  * data is copied as it is, without looking for zero blocks (also when
  * a run cannot be offloaded: the first such run turns offloading off
- * for the rest, which are read and written).
+ * for the rest, which are read and written).  Where the target's storage
+ * has no copy of its own (convert_offload_wanted), -C reads and writes
+ * from the start, with no zero detection either.
  *
  * Progress counts the bytes of DATA and COMPARE runs, which are the bytes
  * that are read and possibly written; a first pass over the block status
@@ -497,6 +499,25 @@ static int coroutine_fn convert_copy_range(ConvertState *s, ConvertRun *run)
         return -ENOTSUP;
     }
     return 0;
+}
+
+/*
+ * Whether -C should copy with blk_co_copy_range() into @target.  Not
+ * where the storage has no copy of its own (the file driver knows: ext4,
+ * tmpfs, O_DIRECT), since the kernel's copy is then a page-cache copy
+ * done one pipe's worth at a time under the target's inode lock, slower
+ * than this program's own reads and writes (docs/performance.md,
+ * "Copy offloading").  COBLOCK_COPY_OFFLOAD=always asks for the
+ * kernel's copy all the same.
+ */
+static bool convert_offload_wanted(BlockBackend *target)
+{
+    const char *env = getenv("COBLOCK_COPY_OFFLOAD");
+
+    if (env && !strcmp(env, "always")) {
+        return true;
+    }
+    return bdrv_copy_range_offloads(blk_bs(target));
 }
 
 /* Read [offset, offset + bytes) of a source; with --salvage, sectors that
@@ -1121,6 +1142,16 @@ int img_convert(int argc, char **argv)
      * two, so that one copy's reading overlaps another's writing). */
     s.copy_slots = explicit_workers ? num_workers
                                     : MIN(num_workers, MAX(2, qemu_online_cpus()));
+    if (s.copy_range && !convert_offload_wanted(s.target)) {
+        /* The target's storage cannot copy by itself: the data is read
+         * and written in turn, still as it is, by as many workers as
+         * there would have been copies (which keeps memory at what the
+         * copies' bookkeeping takes, a buffer each). */
+        s.copy_range = false;
+        if (!explicit_workers) {
+            num_workers = s.copy_slots;
+        }
+    }
     ret = convert_do_copy(&s, num_workers) < 0 ? 1 : 0;
     if (ret == 0) {
         int fret = blk_flush(s.target);

@@ -362,6 +362,13 @@ struct BlockDriver {
                                       int64_t src_offset,
                                       BdrvRequestFlags flags);
 
+    /* Whether copy_range_to on @bs is done by the storage (reflinks, a
+     * copy on a file server) rather than by the kernel moving page-cache
+     * pages, which is no cheaper than reading and writing.  Protocols
+     * with copy_range_to answer; formats leave it out and their file
+     * child answers (bdrv_copy_range_offloads). */
+    bool (*copy_range_offloads)(BlockDriverState *bs);
+
     /* Required for protocols; formats default to their own answer. */
     int64_t (*getlength)(BlockDriverState *bs);
     /* Bytes used on the host ("disk size"), or -ENOTSUP / -errno. */

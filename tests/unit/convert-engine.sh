@@ -13,6 +13,9 @@
 #     it falls back to the thread pool silently and writes the same
 #     image, while an explicit aio=io_uring still fails with its error,
 #   - an explicit file.aio=threads is obeyed,
+#   - -C copies with copy_file_range where the target's file system may
+#     offload, and reads and writes where it has no copy of its own
+#     (ext4, tmpfs, ramfs) unless COBLOCK_COPY_OFFLOAD=always,
 # and every image is identical to the source and laid out as QEMU 7.2's
 # own conversion (qemu-img compare, qemu-img map).
 #
@@ -53,7 +56,7 @@ die() { n=$((n + 1)); echo "not ok $n - $*"; fail=1; }
 trace() {
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
         strace -f -qq -o trace \
-        -e trace=io_uring_setup,pread64,pwrite64,preadv,pwritev "$@"
+        -e trace=io_uring_setup,pread64,pwrite64,preadv,pwritev,copy_file_range "$@"
 }
 
 # Large data calls outside the ring: pread64/pwrite64/preadv/pwritev
@@ -134,6 +137,50 @@ if trace "$OURS" convert --image-opts -O raw \
         die "file.aio=threads: no reads by the thread pool"
 else
     die "convert with file.aio=threads failed"
+fi
+
+# 4. -C: copy_file_range only where the storage can copy by itself.
+"$QEMU_IMG" convert -C -O qcow2 src.raw refc.qcow2
+"$QEMU_IMG" map --output=json refc.qcow2 > refc.map
+# copy_file_range calls made, whatever their result (a file system may
+# refuse them, and convert then reads and writes).
+copies() { grep -cE '^[0-9]+ +copy_file_range\(' trace; }
+same_copy() {   # $1: what is being checked
+    if ! "$QEMU_IMG" compare -q src.raw out.qcow2; then
+        die "$1: image differs from the source"
+    elif ! "$QEMU_IMG" map --output=json out.qcow2 | cmp -s - refc.map; then
+        die "$1: layout differs from QEMU's convert -C"
+    else
+        ok "$1: same data and layout as QEMU's convert -C"
+    fi
+}
+fs=$(stat -f -c %T .)
+case $fs in
+ext2/ext3|tmpfs|ramfs) own_copy=no ;;
+*) own_copy=maybe ;;
+esac
+rm -f out.qcow2
+if trace "$OURS" convert -C -O qcow2 src.raw out.qcow2; then
+    c=$(copies)
+    if [ $own_copy = no ]; then
+        [ "$c" -eq 0 ] && ok "-C on $fs reads and writes" ||
+            die "-C on $fs: $c copy_file_range calls"
+    else
+        [ "$c" -gt 0 ] && ok "-C on $fs copies with copy_file_range ($c calls)" ||
+            die "-C on $fs: no copy_file_range call"
+    fi
+    same_copy "-C on $fs"
+else
+    die "convert -C failed"
+fi
+rm -f out.qcow2
+if COBLOCK_COPY_OFFLOAD=always trace "$OURS" convert -C -O qcow2 src.raw out.qcow2; then
+    c=$(copies)
+    [ "$c" -gt 0 ] && ok "COBLOCK_COPY_OFFLOAD=always: copy_file_range ($c calls)" ||
+        die "COBLOCK_COPY_OFFLOAD=always: no copy_file_range call"
+    same_copy "-C with COBLOCK_COPY_OFFLOAD=always"
+else
+    die "convert -C with COBLOCK_COPY_OFFLOAD=always failed"
 fi
 
 echo "1..$n"

@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 
 MINICHECK_GLOBALS
@@ -1476,8 +1477,20 @@ static void write_file(const char *p, int64_t off, const void *buf, size_t len)
     close(fd);
 }
 
+/* The file systems whose copy_file_range is a page-cache copy. */
+static bool fs_copies_pages(const char *p)
+{
+    struct statfs st;
+
+    ck_assert_int_eq(statfs(p, &st), 0);
+    return st.f_type == 0xef53 || st.f_type == 0x01021994 ||
+           st.f_type == 0x858458f6;
+}
+
 /* raw over file to raw over file: copied by the kernel through the page
- * cache; refused (and nothing written) with O_DIRECT on either side. */
+ * cache; refused (and nothing written) with O_DIRECT on either side.
+ * bdrv_copy_range_offloads() says whether the storage would copy by
+ * itself: not with O_DIRECT, not on ext2/3/4, tmpfs or ramfs. */
 START_TEST(test_copy_range_raw)
 {
     size_t len = 4 * MiB;
@@ -1498,6 +1511,8 @@ START_TEST(test_copy_range_raw)
     write_file(path, 0, w, len);
     src = open_img(0);
     dst = open_fmt(dpath, "raw", BDRV_O_RDWR);
+    ck_assert_int_eq(bdrv_copy_range_offloads(blk_bs(dst)),
+                     !direct && !fs_copies_pages(dpath));
 
     ret = copy_range(src, 1 * MiB, dst, 512 * KiB, 2 * MiB);
     if (direct) {
@@ -1572,6 +1587,9 @@ START_TEST(test_copy_range_qcow2)
     ck_assert_int_eq(blk_pwrite(src, 4 * MiB, (int64_t)len, w, 0), 0);
     ck_assert_int_eq(blk_flush(src), 0);
     dst = open_fmt(dpath, "qcow2", BDRV_O_RDWR);
+    /* qcow2 answers with its file's answer */
+    ck_assert_int_eq(bdrv_copy_range_offloads(blk_bs(dst)),
+                     !fs_copies_pages(dpath));
 
     /* data to unallocated clusters of the target, then over them */
     ck_assert_int_eq(copy_range(src, 0, dst, 2 * MiB, (int64_t)len), 0);
