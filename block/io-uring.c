@@ -12,6 +12,9 @@
  *                      iteration, turns the queue into SQEs and enters
  *                      the kernel once for all of them.  A full batch is
  *                      submitted at once.
+ *   merging            requests that continue one another in the file
+ *                      share one SQE whose vector is theirs concatenated
+ *                      (include/block/raw-aio.h).
  *   room               at most as many requests are in the kernel as the
  *                      completion ring holds, so completions can never
  *                      overflow; a full submission ring, or the kernel
@@ -36,28 +39,13 @@
 #define LURING_DEFAULT_ENTRIES 128
 #define LURING_RETRY_NS (1 * 1000 * 1000)
 
-typedef struct LuringRequest {
-    LuringState *s;
-    Coroutine *co;
-    int fd;
-    RawAioType type;
-    int64_t offset;
-    QEMUIOVector *qiov;
-    size_t done;
-    QEMUIOVector rest;
-    bool has_rest;
-    bool waiting;
-    int ret;
-    QSIMPLEQ_ENTRY(LuringRequest) next;
-} LuringRequest;
-
 struct LuringState {
     AioContext *ctx;
     struct io_uring ring;
     unsigned cq_entries;
     bool in_slot;
 
-    QSIMPLEQ_HEAD(, LuringRequest) pending;   /* not yet in the SQ ring */
+    RawAioReqQueue pending;     /* not yet in the SQ ring */
     unsigned n_pending;
     unsigned sq_ready;          /* SQEs filled but not yet taken by the kernel */
     unsigned in_flight;         /* taken by the kernel, not yet reaped */
@@ -65,6 +53,7 @@ struct LuringState {
     QEMUTimer *retry_timer;
     bool blocked;
     bool in_completion;         /* see linux-aio.c */
+    RawAioMerge *free_merges;   /* carriers not in use */
 
     RawAioStats stats;
 };
@@ -73,76 +62,85 @@ static void luring_submit_pending(LuringState *s);
 
 /* ---- requests ---- */
 
-static void luring_prep(LuringState *s, struct io_uring_sqe *sqe,
-                        LuringRequest *req)
-{
-    struct iovec *iov = req->qiov->iov;
-    int niov = req->qiov->niov;
-    int64_t offset = req->offset + (int64_t)req->done;
+/* A merged SQE's user data is its carrier with the lowest bit set;
+ * a single request's is its RawAioReq. */
+#define LURING_MERGED ((uintptr_t)1)
 
-    if (req->type == RAW_AIO_FLUSH) {
-        io_uring_prep_fsync(sqe, req->fd, IORING_FSYNC_DATASYNC);
-        io_uring_sqe_set_data(sqe, req);
-        return;
-    }
-    if (req->done) {
-        if (req->has_rest) {
-            qemu_iovec_destroy(&req->rest);
-        }
-        qemu_iovec_init_slice(&req->rest, req->qiov, req->done,
-                              req->qiov->size - req->done);
-        req->has_rest = true;
-        iov = req->rest.iov;
-        niov = req->rest.niov;
-    }
+static void luring_prep_rw(struct io_uring_sqe *sqe, RawAioType type, int fd,
+                           struct iovec *iov, int niov, int64_t offset)
+{
     if (niov == 1) {
         /* The plain opcodes spare the kernel an iovec import. */
-        if (req->type == RAW_AIO_READ) {
-            io_uring_prep_read(sqe, req->fd, iov[0].iov_base,
+        if (type == RAW_AIO_READ) {
+            io_uring_prep_read(sqe, fd, iov[0].iov_base,
                                (unsigned)iov[0].iov_len, (uint64_t)offset);
         } else {
-            io_uring_prep_write(sqe, req->fd, iov[0].iov_base,
+            io_uring_prep_write(sqe, fd, iov[0].iov_base,
                                 (unsigned)iov[0].iov_len, (uint64_t)offset);
         }
-    } else if (req->type == RAW_AIO_READ) {
-        io_uring_prep_readv(sqe, req->fd, iov, (unsigned)niov, (uint64_t)offset);
+    } else if (type == RAW_AIO_READ) {
+        io_uring_prep_readv(sqe, fd, iov, (unsigned)niov, (uint64_t)offset);
     } else {
-        io_uring_prep_writev(sqe, req->fd, iov, (unsigned)niov, (uint64_t)offset);
+        io_uring_prep_writev(sqe, fd, iov, (unsigned)niov, (uint64_t)offset);
     }
-    io_uring_sqe_set_data(sqe, req);
 }
 
-static void luring_enqueue(LuringState *s, LuringRequest *req)
+/* Fill @sqe for the @n queued requests from @r on (taken off the queue
+ * by the caller): @r alone, or merged. */
+static void luring_prep(LuringState *s, struct io_uring_sqe *sqe,
+                        RawAioReq *r, unsigned n)
 {
-    QSIMPLEQ_INSERT_TAIL(&s->pending, req, next);
+    struct iovec *iov;
+    int niov;
+
+    if (r->type == RAW_AIO_FLUSH) {
+        io_uring_prep_fsync(sqe, r->fd, IORING_FSYNC_DATASYNC);
+        io_uring_sqe_set_data(sqe, r);
+        return;
+    }
+    if (n > 1) {
+        RawAioMerge *m = raw_aio_merge_get(&s->free_merges, sizeof(*m));
+
+        raw_aio_merge_build(m, r, n);
+        luring_prep_rw(sqe, r->type, r->fd, m->iov, m->niov, r->offset);
+        io_uring_sqe_set_data(sqe, (void *)((uintptr_t)m | LURING_MERGED));
+        return;
+    }
+    raw_aio_req_vec(r, &iov, &niov);
+    luring_prep_rw(sqe, r->type, r->fd, iov, niov,
+                   r->offset + (int64_t)r->done);
+    io_uring_sqe_set_data(sqe, r);
+}
+
+static void luring_enqueue(LuringState *s, RawAioReq *r)
+{
+    QSIMPLEQ_INSERT_TAIL(&s->pending, r, next);
     s->n_pending++;
 }
 
-static void luring_finish(LuringRequest *req, int ret)
+static void luring_result(void *opaque, RawAioReq *r, int64_t res)
 {
-    if (req->has_rest) {
-        qemu_iovec_destroy(&req->rest);
-        req->has_rest = false;
-    }
-    req->ret = ret;
-    if (req->waiting) {
-        aio_co_wake(req->co);
-    }
-}
-
-static void luring_result(LuringState *s, LuringRequest *req, int64_t res)
-{
+    LuringState *s = opaque;
     int ret;
 
-    if (raw_aio_account(req->type, req->qiov, &req->done, res, &ret)) {
-        luring_finish(req, ret);
+    if (raw_aio_account(r->type, r->qiov, &r->done, res, &ret)) {
+        raw_aio_req_finish(r, ret);
         return;
     }
     if (res == -EAGAIN || res == -EINTR) {
         s->stats.eagain++;
     }
     s->stats.resubmitted++;
-    luring_enqueue(s, req);
+    luring_enqueue(s, r);
+}
+
+/* A member of a merged SQE that goes again alone. */
+static void luring_again(void *opaque, RawAioReq *r)
+{
+    LuringState *s = opaque;
+
+    s->stats.resubmitted++;
+    luring_enqueue(s, r);
 }
 
 /* ---- completions ---- */
@@ -152,7 +150,7 @@ static void luring_process_completions(LuringState *s)
     struct io_uring_cqe *cqe;
 
     while (io_uring_peek_cqe(&s->ring, &cqe) == 0 && cqe) {
-        LuringRequest *req = io_uring_cqe_get_data(cqe);
+        uintptr_t data = (uintptr_t)io_uring_cqe_get_data(cqe);
         int64_t res = cqe->res;
 
         /* Consume the CQE before anything can re-enter us. */
@@ -161,7 +159,15 @@ static void luring_process_completions(LuringState *s)
         s->in_flight--;
         s->stats.completions++;
         s->blocked = false;
-        luring_result(s, req, res);
+        if (data & LURING_MERGED) {
+            RawAioMerge *m = (RawAioMerge *)(data & ~LURING_MERGED);
+            RawAioReq *head = m->head;
+
+            raw_aio_merge_put(&s->free_merges, m);
+            raw_aio_merge_result(head, res, luring_result, luring_again, s);
+        } else {
+            luring_result(s, (RawAioReq *)data, res);
+        }
     }
 }
 
@@ -196,19 +202,27 @@ static void luring_submit_pending(LuringState *s)
         unsigned before;
         int ret;
 
-        /* Fill SQEs while the completion ring has room for them all. */
+        /* Fill SQEs while the completion ring has room for them all, one
+         * per run of requests that continue one another.  (A filled
+         * SQE is the kernel's to take: one the kernel refuses for now
+         * stays in the ring, carrier and all, for the next call.) */
         while (!QSIMPLEQ_EMPTY(&s->pending) &&
                s->in_flight + s->sq_ready < s->cq_entries) {
             struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-            LuringRequest *req;
+            RawAioReq *r;
+            unsigned k, i;
 
             if (!sqe) {
                 break;
             }
-            req = QSIMPLEQ_FIRST(&s->pending);
-            QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
-            s->n_pending--;
-            luring_prep(s, sqe, req);
+            r = QSIMPLEQ_FIRST(&s->pending);
+            k = raw_aio_merge_span(r, s->n_pending);
+            luring_prep(s, sqe, r, k);
+            for (i = 0; i < k; i++) {
+                QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
+            }
+            s->n_pending -= k;
+            s->stats.merged += k - 1;
             s->sq_ready++;
         }
         if (!s->sq_ready) {
@@ -261,15 +275,7 @@ int coroutine_fn luring_co_submit(LuringState *s, int fd, int64_t offset,
                                   QEMUIOVector *qiov, RawAioType type,
                                   unsigned max_batch)
 {
-    LuringRequest req = {
-        .s = s,
-        .co = qemu_coroutine_self(),
-        .fd = fd,
-        .type = type,
-        .offset = offset,
-        .qiov = qiov,
-        .ret = -EINPROGRESS,
-    };
+    RawAioReq req;
 
     assert(qemu_in_coroutine());
     assert(offset >= 0);
@@ -282,6 +288,7 @@ int coroutine_fn luring_co_submit(LuringState *s, int fd, int64_t offset,
     max_batch = MIN(max_batch, RAW_AIO_MAX_BATCH_LIMIT);
 
     s->stats.requests++;
+    raw_aio_req_init(&req, fd, offset, qiov, type);
     luring_enqueue(s, &req);
     if (s->blocked) {
         /* Completions will submit it. */
@@ -342,6 +349,7 @@ void luring_free(LuringState *s)
     timer_free(s->retry_timer);
     qemu_bh_delete(s->submit_bh);
     io_uring_queue_exit(&s->ring);
+    raw_aio_merge_free_all(&s->free_merges);
     free(s);
 }
 

@@ -6,27 +6,18 @@
  *
  * Life of a request (see include/block/raw-aio.h for the contract):
  *
- *   laio_co_submit     prepares an iocb on the coroutine's stack, puts it
- *                      on the pending queue and yields.  The queue goes
+ *   laio_co_submit     puts the request (on the coroutine's stack) on
+ *                      the pending queue and yields.  The queue goes
  *                      to the kernel from the submit BH, which runs later
  *                      in the same loop iteration (or in the next one when
  *                      the request came from a BH), so that every request
  *                      started in one iteration shares one io_submit; a
- *                      full batch is submitted at once.
+ *                      full batch is submitted at once.  The iocbs are
+ *                      filled then.
  *   merging            requests that continue one another in the file
- *                      (same descriptor and direction, each starting where
- *                      the previous one ends) go to the kernel as one
- *                      iocb whose vector is theirs concatenated: the
- *                      kernel's cost is per iocb (allocation, descriptor
- *                      look-up, a direct-I/O set-up and a completion
- *                      event each), and a guest's or a benchmark's
- *                      sequential requests arrive this way.  A merged
- *                      iocb that moves everything finishes every member;
- *                      otherwise members it covered whole finish, a
- *                      member it covered in part is continued on its own
- *                      and the rest are submitted again each on its own,
- *                      so each request gets the result it would have got
- *                      alone.
+ *                      go to the kernel as one iocb whose vector is
+ *                      theirs concatenated (include/block/raw-aio.h); an
+ *                      iocb is built when its requests are submitted.
  *   io_submit          may take only a prefix of the batch (or none, with
  *                      -EAGAIN) when the kernel context is full: the rest
  *                      stays queued and is retried after completions.
@@ -59,10 +50,6 @@
 #define LAIO_SUBMIT_CHUNK 128
 /* Events fetched per io_getevents call when the shared ring is unusable. */
 #define LAIO_EVENT_CHUNK 128
-/* Bounds of a merged iocb: vector elements (well under IOV_MAX) and
- * bytes. */
-#define LAIO_MERGE_MAX_IOV 256
-#define LAIO_MERGE_MAX_BYTES (1024 * 1024)
 /* Wait before retrying when the kernel refused everything and nothing of
  * ours is in flight to trigger a retry. */
 #define LAIO_RETRY_NS (1 * 1000 * 1000)
@@ -83,31 +70,15 @@ struct laio_ring {
 #define LAIO_RING_MAGIC 0xa10a10a1
 
 typedef struct LaioRequest {
+    RawAioReq r;
     struct iocb iocb;
-    LinuxAioState *s;
-    Coroutine *co;
-    int fd;
-    RawAioType type;
-    int64_t offset;
-    QEMUIOVector *qiov;
-    size_t done;                /* bytes already transferred */
-    QEMUIOVector rest;          /* [done, size) of qiov, for continuations */
-    bool has_rest;
-    bool waiting;               /* co has yielded and wants a wake-up */
-    bool no_merge;              /* submit alone (after a failed merge) */
-    struct LaioRequest *merge_next; /* next member of the same merged iocb */
-    int ret;                    /* -EINPROGRESS until finished */
-    QSIMPLEQ_ENTRY(LaioRequest) next;
 } LaioRequest;
 
-/* The iocb of a merged submission.  @iocb.data points back here, which
+/* The iocb of a merged submission.  @iocb.data points to it, which
  * tells its completion from a single request's (whose data is NULL). */
 typedef struct LaioMerge {
+    RawAioMerge m;
     struct iocb iocb;
-    LaioRequest *head;          /* members in file order, via merge_next */
-    unsigned count;
-    struct LaioMerge *next_free;
-    struct iovec iov[LAIO_MERGE_MAX_IOV];
 } LaioMerge;
 
 struct LinuxAioState {
@@ -117,7 +88,7 @@ struct LinuxAioState {
     int efd;
     bool in_slot;               /* the context's shared engine */
 
-    QSIMPLEQ_HEAD(, LaioRequest) pending;
+    RawAioReqQueue pending;
     unsigned n_pending;
     unsigned in_flight;
     QEMUBH *submit_bh;
@@ -126,7 +97,7 @@ struct LinuxAioState {
     bool in_completion;         /* the completion handler runs: it submits
                                  * what is queued when it finishes */
 
-    LaioMerge *free_merges;     /* carriers not in use */
+    RawAioMerge *free_merges;   /* LaioMerge carriers not in use */
 
     /* io_getevents fallback: fetched events not yet processed. */
     struct io_event events[LAIO_EVENT_CHUNK];
@@ -139,65 +110,57 @@ static void laio_submit_pending(LinuxAioState *s);
 
 /* ---- requests ---- */
 
-static void laio_prep(LaioRequest *req)
+static LaioRequest *laio_req(RawAioReq *r)
 {
-    struct iovec *iov = req->qiov->iov;
-    int niov = req->qiov->niov;
-
-    if (req->done) {
-        if (req->has_rest) {
-            qemu_iovec_destroy(&req->rest);
-        }
-        qemu_iovec_init_slice(&req->rest, req->qiov, req->done,
-                              req->qiov->size - req->done);
-        req->has_rest = true;
-        iov = req->rest.iov;
-        niov = req->rest.niov;
-    }
-    if (req->type == RAW_AIO_READ) {
-        io_prep_preadv(&req->iocb, req->fd, iov, niov,
-                       req->offset + (int64_t)req->done);
-    } else {
-        io_prep_pwritev(&req->iocb, req->fd, iov, niov,
-                        req->offset + (int64_t)req->done);
-    }
-    io_set_eventfd(&req->iocb, req->s->efd);
+    return container_of(r, LaioRequest, r);
 }
 
-static void laio_enqueue(LinuxAioState *s, LaioRequest *req)
+/* Fill @req's own iocb for what is left of it. */
+static void laio_prep(LinuxAioState *s, LaioRequest *req)
 {
-    QSIMPLEQ_INSERT_TAIL(&s->pending, req, next);
+    struct iovec *iov;
+    int niov;
+    int64_t offset = req->r.offset + (int64_t)req->r.done;
+
+    raw_aio_req_vec(&req->r, &iov, &niov);
+    if (req->r.type == RAW_AIO_READ) {
+        io_prep_preadv(&req->iocb, req->r.fd, iov, niov, offset);
+    } else {
+        io_prep_pwritev(&req->iocb, req->r.fd, iov, niov, offset);
+    }
+    io_set_eventfd(&req->iocb, s->efd);
+}
+
+static void laio_enqueue(LinuxAioState *s, RawAioReq *r)
+{
+    QSIMPLEQ_INSERT_TAIL(&s->pending, r, next);
     s->n_pending++;
 }
 
-static void laio_finish(LaioRequest *req, int ret)
+/* A kernel result for @r: finish it or queue its continuation. */
+static void laio_result(void *opaque, RawAioReq *r, int64_t res)
 {
-    if (req->has_rest) {
-        qemu_iovec_destroy(&req->rest);
-        req->has_rest = false;
-    }
-    req->ret = ret;
-    if (req->waiting) {
-        /* From here on req belongs to the woken coroutine. */
-        aio_co_wake(req->co);
-    }
-}
-
-/* A kernel result for @req: finish it or queue its continuation. */
-static void laio_result(LinuxAioState *s, LaioRequest *req, int64_t res)
-{
+    LinuxAioState *s = opaque;
     int ret;
 
-    if (raw_aio_account(req->type, req->qiov, &req->done, res, &ret)) {
-        laio_finish(req, ret);
+    if (raw_aio_account(r->type, r->qiov, &r->done, res, &ret)) {
+        raw_aio_req_finish(r, ret);
         return;
     }
     if (res == -EAGAIN || res == -EINTR) {
         s->stats.eagain++;
     }
     s->stats.resubmitted++;
-    laio_prep(req);
-    laio_enqueue(s, req);
+    laio_enqueue(s, r);
+}
+
+/* A member of a merged iocb that goes again alone. */
+static void laio_again(void *opaque, RawAioReq *r)
+{
+    LinuxAioState *s = opaque;
+
+    s->stats.resubmitted++;
+    laio_enqueue(s, r);
 }
 
 /* ---- completions ---- */
@@ -236,130 +199,26 @@ static bool laio_next_event(LinuxAioState *s, struct io_event *ev)
     return true;
 }
 
-/* ---- merging ---- */
-
-static LaioMerge *laio_merge_get(LinuxAioState *s)
-{
-    LaioMerge *m = s->free_merges;
-
-    if (m) {
-        s->free_merges = m->next_free;
-    } else {
-        m = qemu_xmalloc(sizeof(*m));
-    }
-    return m;
-}
-
-static void laio_merge_put(LinuxAioState *s, LaioMerge *m)
-{
-    m->next_free = s->free_merges;
-    s->free_merges = m;
-}
-
-/* Can @b go to the kernel in the same iocb as @a, which holds @niov
- * vector elements and @bytes bytes so far? */
-static bool laio_can_merge(const LaioRequest *a, const LaioRequest *b,
-                           int niov, size_t bytes)
-{
-    return b->fd == a->fd && b->type == a->type && !b->no_merge &&
-           !b->done && a->offset + (int64_t)a->qiov->size == b->offset &&
-           niov + b->qiov->niov <= LAIO_MERGE_MAX_IOV &&
-           bytes + b->qiov->size <= LAIO_MERGE_MAX_BYTES;
-}
-
-/* How many requests from @req on can share its iocb. */
-static unsigned laio_merge_span(const LaioRequest *req, unsigned max)
-{
-    const LaioRequest *a = req, *b;
-    int niov = req->qiov->niov;
-    size_t bytes = req->qiov->size;
-    unsigned n = 1;
-
-    if (req->no_merge || req->done) {
-        return 1;
-    }
-    while (n < max && (b = QSIMPLEQ_NEXT(a, next)) != NULL &&
-           laio_can_merge(a, b, niov, bytes)) {
-        niov += b->qiov->niov;
-        bytes += b->qiov->size;
-        a = b;
-        n++;
-    }
-    return n;
-}
-
-/* Build the iocb for the @n requests from @req on (n >= 2). */
-static LaioMerge *laio_merge_build(LinuxAioState *s, LaioRequest *req,
-                                   unsigned n)
-{
-    LaioMerge *m = laio_merge_get(s);
-    int niov = 0;
-    unsigned i;
-
-    m->head = req;
-    m->count = n;
-    for (i = 0; i < n; i++, req = QSIMPLEQ_NEXT(req, next)) {
-        memcpy(&m->iov[niov], req->qiov->iov,
-               (size_t)req->qiov->niov * sizeof(struct iovec));
-        niov += req->qiov->niov;
-        req->merge_next = i + 1 < n ? QSIMPLEQ_NEXT(req, next) : NULL;
-    }
-    req = m->head;
-    if (req->type == RAW_AIO_READ) {
-        io_prep_preadv(&m->iocb, req->fd, m->iov, niov, req->offset);
-    } else {
-        io_prep_pwritev(&m->iocb, req->fd, m->iov, niov, req->offset);
-    }
-    io_set_eventfd(&m->iocb, s->efd);
-    m->iocb.data = m;
-    return m;
-}
-
-/* A kernel result for a merged iocb: hand each member its share. */
-static void laio_merge_result(LinuxAioState *s, LaioMerge *m, int64_t res)
-{
-    LaioRequest *req = m->head, *next;
-
-    laio_merge_put(s, m);
-    for (; req; req = next) {
-        size_t size = req->qiov->size;
-
-        /* Read before the member can be woken and gone. */
-        next = req->merge_next;
-        req->merge_next = NULL;
-        if (res >= (int64_t)size) {
-            res -= (int64_t)size;
-            laio_result(s, req, (int64_t)size);
-        } else if (res > 0) {
-            /* Covered in part: it continues alone from there. */
-            laio_result(s, req, res);
-            res = 0;
-        } else {
-            /* An error, a retry or a stop before this member: it goes
-             * again alone, for a result of its own.  Its iocb is still
-             * as laio_prep left it. */
-            req->no_merge = true;
-            s->stats.resubmitted++;
-            laio_enqueue(s, req);
-        }
-    }
-}
-
 static void laio_process_completions(LinuxAioState *s)
 {
     struct io_event ev;
 
     while (laio_next_event(s, &ev)) {
+        /* res is the transfer's return value: bytes or -errno. */
+        int64_t res = (int64_t)(long)ev.res;
+
         assert(s->in_flight > 0);
         s->in_flight--;
         s->stats.completions++;
         s->blocked = false;
-        /* res is the transfer's return value: bytes or -errno. */
         if (ev.data) {
-            laio_merge_result(s, ev.data, (int64_t)(long)ev.res);
+            LaioMerge *lm = ev.data;
+            RawAioReq *head = lm->m.head;
+
+            raw_aio_merge_put(&s->free_merges, &lm->m);
+            raw_aio_merge_result(head, res, laio_result, laio_again, s);
         } else {
-            laio_result(s, container_of(ev.obj, LaioRequest, iocb),
-                        (int64_t)(long)ev.res);
+            laio_result(s, &container_of(ev.obj, LaioRequest, iocb)->r, res);
         }
     }
 }
@@ -384,6 +243,28 @@ static void laio_completion_cb(void *opaque)
 
 /* ---- submission ---- */
 
+/* The iocb for the @n queued requests from @r on: @r's own, or a merged
+ * one. */
+static struct iocb *laio_iocb(LinuxAioState *s, RawAioReq *r, unsigned n)
+{
+    LaioMerge *lm;
+
+    if (n == 1) {
+        laio_prep(s, laio_req(r));
+        return &laio_req(r)->iocb;
+    }
+    lm = (LaioMerge *)raw_aio_merge_get(&s->free_merges, sizeof(LaioMerge));
+    raw_aio_merge_build(&lm->m, r, n);
+    if (r->type == RAW_AIO_READ) {
+        io_prep_preadv(&lm->iocb, r->fd, lm->m.iov, lm->m.niov, r->offset);
+    } else {
+        io_prep_pwritev(&lm->iocb, r->fd, lm->m.iov, lm->m.niov, r->offset);
+    }
+    io_set_eventfd(&lm->iocb, s->efd);
+    lm->iocb.data = lm;
+    return &lm->iocb;
+}
+
 static void laio_submit_pending(LinuxAioState *s)
 {
     struct iocb *iocbs[LAIO_SUBMIT_CHUNK];
@@ -391,24 +272,19 @@ static void laio_submit_pending(LinuxAioState *s)
 
     qemu_bh_cancel(s->submit_bh);
     while (!QSIMPLEQ_EMPTY(&s->pending)) {
-        LaioRequest *req = QSIMPLEQ_FIRST(&s->pending);
+        RawAioReq *r = QSIMPLEQ_FIRST(&s->pending);
         unsigned left = s->n_pending;
         int n = 0, ret, i, j;
 
         /* One iocb per run of requests that continue one another. */
-        while (req && n < LAIO_SUBMIT_CHUNK) {
-            unsigned k = laio_merge_span(req, left);
+        while (r && n < LAIO_SUBMIT_CHUNK) {
+            unsigned k = raw_aio_merge_span(r, left);
 
             members[n] = k;
-            if (k > 1) {
-                iocbs[n] = &laio_merge_build(s, req, k)->iocb;
-            } else {
-                iocbs[n] = &req->iocb;
-            }
-            n++;
+            iocbs[n++] = laio_iocb(s, r, k);
             left -= k;
             while (k--) {
-                req = QSIMPLEQ_NEXT(req, next);
+                r = QSIMPLEQ_NEXT(r, next);
             }
         }
         ret = io_submit(s->io_ctx, n, iocbs);
@@ -416,7 +292,7 @@ static void laio_submit_pending(LinuxAioState *s)
         /* The carriers the kernel did not take are rebuilt next time. */
         for (i = ret > 0 ? ret : 0; i < n; i++) {
             if (members[i] > 1) {
-                laio_merge_put(s, iocbs[i]->data);
+                raw_aio_merge_put(&s->free_merges, iocbs[i]->data);
             }
         }
         if (ret == -EAGAIN || ret == -EINTR || ret == 0) {
@@ -434,17 +310,17 @@ static void laio_submit_pending(LinuxAioState *s)
             /* The first iocb is bad (e.g. -EBADF, -EINVAL).  A merged one
              * is split up for each member to get its own result; a
              * single request fails, and the others go on. */
-            req = QSIMPLEQ_FIRST(&s->pending);
+            r = QSIMPLEQ_FIRST(&s->pending);
             if (members[0] > 1) {
                 for (j = 0; j < (int)members[0]; j++) {
-                    req->no_merge = true;
-                    req = QSIMPLEQ_NEXT(req, next);
+                    r->no_merge = true;
+                    r = QSIMPLEQ_NEXT(r, next);
                 }
                 continue;
             }
             QSIMPLEQ_REMOVE_HEAD(&s->pending, next);
             s->n_pending--;
-            laio_finish(req, ret);
+            raw_aio_req_finish(r, ret);
             continue;
         }
         for (i = 0; i < ret; i++) {
@@ -485,15 +361,7 @@ int coroutine_fn laio_co_submit(LinuxAioState *s, int fd, int64_t offset,
                                 QEMUIOVector *qiov, RawAioType type,
                                 unsigned max_batch)
 {
-    LaioRequest req = {
-        .s = s,
-        .co = qemu_coroutine_self(),
-        .fd = fd,
-        .type = type,
-        .offset = offset,
-        .qiov = qiov,
-        .ret = -EINPROGRESS,
-    };
+    LaioRequest req;
 
     assert(qemu_in_coroutine());
     assert(type == RAW_AIO_READ || type == RAW_AIO_WRITE);
@@ -507,8 +375,8 @@ int coroutine_fn laio_co_submit(LinuxAioState *s, int fd, int64_t offset,
     max_batch = MIN(max_batch, RAW_AIO_MAX_BATCH_LIMIT);
 
     s->stats.requests++;
-    laio_prep(&req);
-    laio_enqueue(s, &req);
+    raw_aio_req_init(&req.r, fd, offset, qiov, type);
+    laio_enqueue(s, &req.r);
     if (s->blocked) {
         /* Completions will submit it. */
     } else if (s->n_pending >= max_batch) {
@@ -518,12 +386,12 @@ int coroutine_fn laio_co_submit(LinuxAioState *s, int fd, int64_t offset,
          * which spares a BH and the loop's wake-up.) */
         qemu_bh_schedule(s->submit_bh);
     }
-    if (req.ret == -EINPROGRESS) {
-        req.waiting = true;
+    if (req.r.ret == -EINPROGRESS) {
+        req.r.waiting = true;
         qemu_coroutine_yield();
     }
-    assert(req.ret != -EINPROGRESS);
-    return req.ret;
+    assert(req.r.ret != -EINPROGRESS);
+    return req.r.ret;
 }
 
 /* ---- life cycle ---- */
@@ -575,12 +443,7 @@ void laio_free(LinuxAioState *s)
     qemu_bh_delete(s->submit_bh);
     io_destroy(s->io_ctx);
     close(s->efd);
-    while (s->free_merges) {
-        LaioMerge *m = s->free_merges;
-
-        s->free_merges = m->next_free;
-        free(m);
-    }
+    raw_aio_merge_free_all(&s->free_merges);
     free(s);
 }
 

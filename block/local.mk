@@ -34,7 +34,7 @@ noinst_HEADERS += include/block/file-win32.h
 # The file protocol driver and its I/O engines (POSIX; the kernel engines
 # on Linux only).
 if OS_POSIX
-BLOCK_SOURCES += block/file-posix.c block/raw-threads.c
+BLOCK_SOURCES += block/file-posix.c block/raw-threads.c block/raw-aio-req.c
 endif
 if CONFIG_LINUX_AIO
 BLOCK_SOURCES += block/linux-aio.c
@@ -42,5 +42,5 @@ endif
 if CONFIG_LINUX_IO_URING
 BLOCK_SOURCES += block/io-uring.c
 endif
-EXTRA_DIST += block/file-posix.c block/raw-threads.c block/linux-aio.c block/io-uring.c
+EXTRA_DIST += block/file-posix.c block/raw-threads.c block/raw-aio-req.c block/linux-aio.c block/io-uring.c
 noinst_HEADERS += include/block/raw-aio.h

@@ -50,6 +50,7 @@
 #include "util/osdep.h"
 #include <coblock/aio.h>
 #include <coblock/iov.h>
+#include "util/queue.h"
 #ifdef HAVE_VALGRIND_VALGRIND_H
 #include <valgrind/memcheck.h>
 #endif
@@ -179,6 +180,85 @@ bool raw_allocate_range(int fd, int64_t offset, int64_t bytes);
 int coroutine_fn raw_threads_co_write_new(AioContext *ctx, int fd,
                                           int64_t offset, QEMUIOVector *qiov,
                                           RawAioType type, bool *alloc_first);
+
+/* ---- requests of the kernel engines (block/raw-aio-req.c) ---- */
+
+/*
+ * A request as both kernel engines keep it, inside the engine's own
+ * request structure on the submitting coroutine's stack.  The engine
+ * queues it (@next), submits what raw_aio_req_vec() gives, hands each
+ * kernel result to raw_aio_account() and finishes it with
+ * raw_aio_req_finish().
+ */
+typedef struct RawAioReq {
+    Coroutine *co;
+    int fd;
+    RawAioType type;
+    int64_t offset;
+    QEMUIOVector *qiov;
+    size_t done;                /* bytes already transferred */
+    QEMUIOVector rest;          /* [done, size) of qiov, for continuations */
+    bool has_rest;
+    bool waiting;               /* co has yielded and wants a wake-up */
+    bool no_merge;              /* submit alone (see merging, below) */
+    int ret;                    /* -EINPROGRESS until finished */
+    struct RawAioReq *merge_next;   /* next member of its merged submission */
+    QSIMPLEQ_ENTRY(RawAioReq) next; /* the engine's queue */
+} RawAioReq;
+
+typedef QSIMPLEQ_HEAD(RawAioReqQueue, RawAioReq) RawAioReqQueue;
+
+void raw_aio_req_init(RawAioReq *req, int fd, int64_t offset,
+                      QEMUIOVector *qiov, RawAioType type);
+/* The vector of the bytes still to move (from @req->done on). */
+void raw_aio_req_vec(RawAioReq *req, struct iovec **iov, int *niov);
+/* Store @ret and wake the coroutine if it waits: from here on @req
+ * belongs to that coroutine. */
+void raw_aio_req_finish(RawAioReq *req, int ret);
+
+/*
+ * Merging.  Queued reads or writes that continue one another in a file
+ * (same descriptor and direction, each starting where the one before it
+ * ends, none of them a continuation) can go to the kernel as one
+ * submission whose vector is theirs concatenated, up to these bounds.
+ * The kernel's cost is per submission (allocating it, looking up the
+ * descriptor, setting up direct I/O, posting a completion), and a
+ * guest's or a benchmark's sequential requests arrive this way.
+ *
+ * raw_aio_merge_span() counts how many queued requests from @req on can
+ * share its submission; raw_aio_merge_build() fills a carrier with
+ * them.  The carrier stays the engine's until the submission's result
+ * comes back, which raw_aio_merge_result() hands out: members covered
+ * whole get their size, one covered in part gets the bytes it got (and
+ * is continued alone from there), and the others — all of them after an
+ * error or a retry — are marked no_merge and given back to go again
+ * alone, so that each request gets exactly the result it would have got
+ * alone.  A submission the kernel refuses outright is split the same
+ * way by the engine.
+ */
+#define RAW_AIO_MERGE_MAX_IOV 256
+#define RAW_AIO_MERGE_MAX_BYTES (1024 * 1024)
+
+typedef struct RawAioMerge {
+    RawAioReq *head;            /* members in file order, via merge_next */
+    unsigned count;
+    int niov;
+    struct RawAioMerge *next_free;
+    struct iovec iov[RAW_AIO_MERGE_MAX_IOV];
+} RawAioMerge;
+
+unsigned raw_aio_merge_span(RawAioReq *req, unsigned max);
+void raw_aio_merge_build(RawAioMerge *m, RawAioReq *req, unsigned n);
+void raw_aio_merge_result(RawAioReq *head, int64_t res,
+                          void (*result)(void *opaque, RawAioReq *req,
+                                         int64_t res),
+                          void (*again)(void *opaque, RawAioReq *req),
+                          void *opaque);
+/* Carriers of @size bytes (an engine may put its own data after the
+ * RawAioMerge), kept on a free list. */
+RawAioMerge *raw_aio_merge_get(RawAioMerge **pool, size_t size);
+void raw_aio_merge_put(RawAioMerge **pool, RawAioMerge *m);
+void raw_aio_merge_free_all(RawAioMerge **pool);
 
 #ifdef CONFIG_LINUX_AIO
 typedef struct LinuxAioState LinuxAioState;

@@ -555,10 +555,10 @@ START_TEST(test_chained)
 }
 END_TEST
 
-/* Requests that continue one another in the file.  Linux AIO submits
- * them as one iocb; each must still get exactly the result it would
- * have got alone (every engine runs this, the counters are checked for
- * Linux AIO). */
+/* Requests that continue one another in the file.  The kernel engines
+ * submit them as one iocb or SQE; each must still get exactly the
+ * result it would have got alone (every engine runs this, the counters
+ * are checked for the kernel engines). */
 static void merge_jobs(Job *jobs, QEMUIOVector *qiovs, uint8_t *buf, int n,
                        int64_t start, RawAioType type, int jfd)
 {
@@ -580,11 +580,11 @@ START_TEST(test_merging)
     static struct iovec iovs[N][2];
     uint8_t *data, *buf, *zero;
     RawAioStats before, after;
-    bool native;
+    bool kernel;
     int i, wfd;
 
     SETUP_OR_SKIP();
-    native = engine == ENG_NATIVE;
+    kernel = engine != ENG_THREADS;
     data = abuf((size_t)N * ALIGN);
     buf = abuf((size_t)N * ALIGN);
     zero = abuf(ALIGN);
@@ -601,7 +601,7 @@ START_TEST(test_merging)
         ck_assert_int_eq(jobs[i].ret, 0);
     }
     ck_assert(memcmp(buf, data, (size_t)N * ALIGN) == 0);
-    if (native) {
+    if (kernel) {
         ck_assert_uint_eq(after.requests - before.requests, N);
         ck_assert_uint_eq(after.submitted - before.submitted, 1);
         ck_assert_uint_eq(after.merged - before.merged, N - 1);
@@ -638,7 +638,7 @@ START_TEST(test_merging)
         ck_assert(memcmp(back, data, (size_t)N * ALIGN) == 0);
         qemu_vfree(back);
     }
-    if (native) {
+    if (kernel) {
         ck_assert_uint_eq(after.submitted - before.submitted, 1);
         ck_assert_uint_eq(after.merged - before.merged, N - 2);
     }
@@ -660,7 +660,7 @@ START_TEST(test_merging)
     for (i = 0; i < N; i++) {
         ck_assert_int_eq(jobs[i].ret, 0);
     }
-    if (native) {
+    if (kernel) {
         ck_assert_uint_eq(after.merged - before.merged, 0);
         ck_assert_uint_eq(after.submitted - before.submitted, N);
     }
@@ -684,7 +684,7 @@ START_TEST(test_merging)
     for (i = 11; i < 16; i++) {
         ck_assert_mem_eq(buf + (size_t)i * ALIGN, zero, ALIGN);
     }
-    if (native) {
+    if (kernel) {
         ck_assert_uint_eq(after.merged - before.merged, 15);
         ck_assert_uint_ge(after.resubmitted - before.resubmitted, 5);
     }
@@ -710,7 +710,7 @@ START_TEST(test_merging)
         for (i = 0; i < 8; i++) {
             ck_assert_int_eq(jobs[i].ret, -EINVAL);
         }
-        if (native) {
+        if (kernel) {
             ck_assert_uint_eq(after.merged - before.merged, 7);
             ck_assert_uint_eq(after.submitted - before.submitted, 9);
         }
