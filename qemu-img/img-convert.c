@@ -94,6 +94,9 @@ typedef struct ConvertState {
     bool zero_detect;           /* look for zero blocks in data (not -C) */
     bool in_order;
     bool count_data;            /* a progress report wants the total */
+    bool prealloc;              /* allocate the data ranges first */
+    int64_t prealloc_start;     /* the target's own allocation ends here */
+    int64_t prealloc_end;       /* data ranges before this are allocated */
     int64_t min_sparse;         /* 0: write everything */
     int64_t buf_size;
     int64_t cluster_size;       /* target's, or 0 */
@@ -314,13 +317,24 @@ static void convert_done_turn(ConvertState *s, int64_t end)
     }
 }
 
+/* Zeroes for [offset, offset + bytes): nothing where the target reads
+ * as zeroes already, unless @in_data and the range was allocated in
+ * advance (convert_count_entry), whose blocks are freed again so that
+ * the target is as sparse as if they had never been allocated. */
 static int coroutine_fn convert_write_zeroes(ConvertState *s, int64_t offset,
-                                             int64_t bytes)
+                                             int64_t bytes, bool in_data)
 {
     int ret;
 
     if (s->target_zero_init) {
-        return 0;
+        int64_t end = offset + bytes;
+
+        if (!in_data || end <= s->prealloc_start ||
+            offset >= s->prealloc_end) {
+            return 0;
+        }
+        offset = MAX(offset, s->prealloc_start);
+        bytes = end - offset;
     }
     ret = blk_co_pwrite_zeroes(s->target, offset, bytes, BDRV_REQ_MAY_UNMAP);
     if (ret < 0) {
@@ -366,7 +380,7 @@ static int coroutine_fn convert_write_segment(ConvertState *s, int64_t offset,
                                               uint8_t *data)
 {
     if (kind == 1) {
-        return convert_write_zeroes(s, offset, len);
+        return convert_write_zeroes(s, offset, len, true);
     }
     if (kind == 2) {
         return convert_write_data(s, offset, len, data, 0);
@@ -389,7 +403,7 @@ static int coroutine_fn convert_write_buffer(ConvertState *s, ConvertRun *run,
     if (s->compressed) {
         convert_release_turn(s, run);
         if (s->min_sparse && buffer_is_zero(buf, (size_t)run->bytes)) {
-            return convert_write_zeroes(s, run->offset, run->bytes);
+            return convert_write_zeroes(s, run->offset, run->bytes, true);
         }
         return convert_write_data(s, run->offset, run->bytes, buf,
                                   BDRV_REQ_WRITE_COMPRESSED);
@@ -499,6 +513,17 @@ static int coroutine_fn convert_copy_range(ConvertState *s, ConvertRun *run)
         return -ENOTSUP;
     }
     return 0;
+}
+
+/* A raw image straight on the file driver: its data ranges are the
+ * file's, and can be allocated ahead of the copy. */
+static bool convert_target_is_raw_file(BlockBackend *target)
+{
+    BlockDriverState *bs = blk_bs(target);
+
+    return bs && bs->drv && !strcmp(bs->drv->format_name, "raw") &&
+           bs->file && bs->file->bs->drv &&
+           !strcmp(bs->file->bs->drv->format_name, "file");
 }
 
 /*
@@ -632,7 +657,7 @@ static void coroutine_fn convert_worker(void *opaque)
             break;
         case RUN_ZERO:
             convert_release_turn(s, &run);
-            ret = convert_write_zeroes(s, run.offset, run.bytes);
+            ret = convert_write_zeroes(s, run.offset, run.bytes, false);
             break;
         case RUN_BACKING:
         default:
@@ -662,12 +687,32 @@ typedef struct CountCo {
     bool done;
 } CountCo;
 
+/*
+ * The pass over the block status before the copy: the total for a
+ * progress report, and with s->prealloc the allocation of every data
+ * range of the target.  Allocating them all now, while nothing else
+ * holds the target's inode lock, spares the writes the file system's
+ * work of reserving a block for each page of a hole as they go (on
+ * ext4 0.19 s instead of 0.22 s for a GiB of writes; docs/performance.md,
+ * "Plain convert").  An allocation the target refuses ends the
+ * allocating, not the conversion.
+ */
 static void coroutine_fn convert_count_entry(void *opaque)
 {
     CountCo *cc = opaque;
     ConvertState *s = cc->s;
     int i;
 
+    if (s->prealloc) {
+        /* What the new file has of its own (its first block) is neither
+         * allocated again nor freed: allocating starts after it. */
+        int64_t pnum;
+        int st = bdrv_co_block_status(blk_bs(s->target), 0, s->total_size,
+                                      &pnum, NULL, NULL);
+
+        s->prealloc = st >= 0;
+        s->prealloc_start = st >= 0 && (st & BDRV_BLOCK_DATA) ? pnum : 0;
+    }
     for (i = 0; i < s->nsrc; i++) {
         int64_t off = 0, n;
         RunType type;
@@ -682,9 +727,20 @@ static void coroutine_fn convert_count_entry(void *opaque)
                 goto out;
             }
             if (type == RUN_DATA) {
+                int64_t a = MAX(s->src[i].start + off, s->prealloc_start);
+                int64_t b = s->src[i].start + off + n;
+
                 cc->bytes += (uint64_t)n;
+                if (s->prealloc && a < b &&
+                    blk_co_pwrite_zeroes(s->target, a, b - a,
+                                         BDRV_REQ_NO_FALLBACK) < 0) {
+                    s->prealloc = false;
+                }
             }
             off += n;
+            if (s->prealloc) {
+                s->prealloc_end = s->src[i].start + off;
+            }
         }
     }
 out:
@@ -706,7 +762,8 @@ static int convert_do_copy(ConvertState *s, int num_workers)
     s->run_end = 0;
     s->wr_offs = 0;
 
-    if (s->count_data) {
+    s->prealloc_start = s->prealloc_end = 0;
+    if (s->count_data || s->prealloc) {
         CountCo cc = { .s = s };
         bdrv_run_co(s->ctx, convert_count_entry, &cc, &cc.done);
         if (cc.ret < 0) {
@@ -714,7 +771,9 @@ static int convert_do_copy(ConvertState *s, int num_workers)
                          ": %s", cc.err_offset, strerror(-cc.ret));
             return cc.ret;
         }
-        img_progress_set_total(cc.bytes);
+        if (s->count_data) {
+            img_progress_set_total(cc.bytes);
+        }
     }
 
     s->running = num_workers;
@@ -781,6 +840,7 @@ int img_convert(int argc, char **argv)
     bool target_is_zero = false, salvage = false, wr_in_order = true;
     bool writethrough = false, src_writethrough = false, created = false;
     bool copying = false, copy_range = false, explicit_min_sparse = false;
+    bool new_unallocated = false;   /* created here, nothing preallocated */
     int64_t min_sparse = 8 * BDRV_SECTOR_SIZE;
     int num_workers = 8, json_fd = -1;
     bool explicit_workers = false;
@@ -1047,6 +1107,8 @@ int img_convert(int argc, char **argv)
             goto out;
         }
         created = is_local_file(out_filename);
+        new_unallocated = created && (!qemu_opt_get(opts, "preallocation") ||
+                          !strcmp(qemu_opt_get(opts, "preallocation"), "off"));
     }
 
     if (!img_parse_cache(cache, &flags, &writethrough, false)) {
@@ -1152,6 +1214,9 @@ int img_convert(int argc, char **argv)
             num_workers = s.copy_slots;
         }
     }
+    s.prealloc = new_unallocated && s.target_zero_init && !s.compressed &&
+                 !s.copy_range && !tgt_image_opts &&
+                 convert_target_is_raw_file(s.target);
     ret = convert_do_copy(&s, num_workers) < 0 ? 1 : 0;
     if (ret == 0) {
         int fret = blk_flush(s.target);

@@ -16,6 +16,10 @@
 #   - -C copies with copy_file_range where the target's file system may
 #     offload, and reads and writes where it has no copy of its own
 #     (ext4, tmpfs, ramfs) unless COBLOCK_COPY_OFFLOAD=always,
+#   - a new raw target has its data ranges allocated before the copy
+#     (fallocate), frees again the blocks that zero detection leaves
+#     unwritten, and ends up exactly as sparse as QEMU's (st_blocks),
+#     with or without -S 0, and preallocation=full is left alone,
 # and every image is identical to the source and laid out as QEMU 7.2's
 # own conversion (qemu-img compare, qemu-img map).
 #
@@ -181,6 +185,64 @@ if COBLOCK_COPY_OFFLOAD=always trace "$OURS" convert -C -O qcow2 src.raw out.qco
     same_copy "-C with COBLOCK_COPY_OFFLOAD=always"
 else
     die "convert -C with COBLOCK_COPY_OFFLOAD=always failed"
+fi
+
+# 5. A new raw target: data ranges allocated first, where the file
+# system can (fallocate with FALLOC_FL_ZERO_RANGE), and the same
+# allocation as QEMU's conversion in the end (after sync, so that both
+# files have been written back).  src.raw's MiB at 3M is allocated
+# zeroes: zero detection skips it, and the blocks allocated for it are
+# freed again.
+blocks() { sync; stat -c %b "$1"; }
+zr_calls() { grep -cE '^[0-9]+ +fallocate\(.*FALLOC_FL_ZERO_RANGE' trace; }
+ph_calls() { grep -cE '^[0-9]+ +fallocate\(.*FALLOC_FL_PUNCH_HOLE' trace; }
+trace_fa() {
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        strace -f -qq -o trace -e trace=fallocate "$@"
+}
+# Whether this file system allocates with FALLOC_FL_ZERO_RANGE at all.
+: > probe
+fallocate -z -l 4096 probe 2>/dev/null && zero_range=yes || zero_range=no
+rm -f probe
+for sparse in "" "-S 0"; do
+    what="convert ${sparse:+$sparse }-O raw"
+    rm -f out.raw ref.raw
+    # shellcheck disable=SC2086
+    "$QEMU_IMG" convert $sparse -O raw src.raw ref.raw
+    "$QEMU_IMG" map --output=json ref.raw > ref.rmap
+    # shellcheck disable=SC2086
+    if ! trace_fa "$OURS" convert $sparse -O raw src.raw out.raw; then
+        die "$what failed"
+        continue
+    fi
+    if [ $zero_range = yes ]; then
+        [ "$(zr_calls)" -gt 0 ] && ok "$what: data ranges allocated first" ||
+            die "$what: no FALLOC_FL_ZERO_RANGE call"
+        if [ -z "$sparse" ]; then
+            [ "$(ph_calls)" -gt 0 ] && ok "$what: skipped zeroes freed again" ||
+                die "$what: no FALLOC_FL_PUNCH_HOLE call"
+        fi
+    fi
+    if ! "$QEMU_IMG" compare -q src.raw out.raw; then
+        die "$what: image differs from the source"
+    elif ! "$QEMU_IMG" map --output=json out.raw | cmp -s - ref.rmap; then
+        die "$what: map differs from QEMU's conversion"
+    elif [ "$(blocks out.raw)" != "$(blocks ref.raw)" ]; then
+        die "$what: $(blocks out.raw) blocks allocated, QEMU's $(blocks ref.raw)"
+    else
+        ok "$what: same data, map and allocation as QEMU's conversion"
+    fi
+done
+rm -f out.raw ref.raw
+"$QEMU_IMG" convert -O raw -o preallocation=full src.raw ref.raw
+if trace_fa "$OURS" convert -O raw -o preallocation=full src.raw out.raw; then
+    [ "$(ph_calls)" -eq 0 ] && ok "preallocation=full: nothing freed" ||
+        die "preallocation=full: $(ph_calls) FALLOC_FL_PUNCH_HOLE calls"
+    [ "$(blocks out.raw)" = "$(blocks ref.raw)" ] &&
+        ok "preallocation=full: same allocation as QEMU's" ||
+        die "preallocation=full: $(blocks out.raw) blocks, QEMU's $(blocks ref.raw)"
+else
+    die "convert -o preallocation=full failed"
 fi
 
 echo "1..$n"
