@@ -68,11 +68,20 @@ ko() { failed=$((failed + 1)); echo "FAIL $1"; shift; [ $# -eq 0 ] || printf '  
 # Run a Windows tool; its output (CRs dropped) lands in $out and $err.
 out=$dir/.out
 err=$dir/.err
+# Status 127 is wine failing to start the program (the tools never exit
+# with it): seen once in a full run, with every other run of the same
+# test passing; such a start is tried again, twice at most.
 wrun() {
-    local exe=$1 rc
+    local exe=$1 rc tries=0
     shift
-    "$WINE" "$exe" "$@" >"$out.raw" 2>"$err.raw"
-    rc=$?
+    while :; do
+        "$WINE" "$exe" "$@" >"$out.raw" 2>"$err.raw"
+        rc=$?
+        [ $rc -eq 127 ] && [ $tries -lt 2 ] || break
+        tries=$((tries + 1))
+        echo "  (wine could not start $(basename "$exe"): tried again)"
+        sleep 1
+    done
     tr -d '\r' <"$out.raw" >"$out"
     tr -d '\r' <"$err.raw" >"$err"
     return $rc
