@@ -112,35 +112,12 @@ static void luring_prep(LuringState *s, struct io_uring_sqe *sqe,
     io_uring_sqe_set_data(sqe, r);
 }
 
-static void luring_enqueue(LuringState *s, RawAioReq *r)
+static void luring_enqueue(void *opaque, RawAioReq *r)
 {
+    LuringState *s = opaque;
+
     QSIMPLEQ_INSERT_TAIL(&s->pending, r, next);
     s->n_pending++;
-}
-
-static void luring_result(void *opaque, RawAioReq *r, int64_t res)
-{
-    LuringState *s = opaque;
-    int ret;
-
-    if (raw_aio_account(r->type, r->qiov, &r->done, res, &ret)) {
-        raw_aio_req_finish(r, ret);
-        return;
-    }
-    if (res == -EAGAIN || res == -EINTR) {
-        s->stats.eagain++;
-    }
-    s->stats.resubmitted++;
-    luring_enqueue(s, r);
-}
-
-/* A member of a merged SQE that goes again alone. */
-static void luring_again(void *opaque, RawAioReq *r)
-{
-    LuringState *s = opaque;
-
-    s->stats.resubmitted++;
-    luring_enqueue(s, r);
 }
 
 /* ---- completions ---- */
@@ -164,9 +141,9 @@ static void luring_process_completions(LuringState *s)
             RawAioReq *head = m->head;
 
             raw_aio_merge_put(&s->free_merges, m);
-            raw_aio_merge_result(head, res, luring_result, luring_again, s);
-        } else {
-            luring_result(s, (RawAioReq *)data, res);
+            raw_aio_merge_result(head, res, &s->stats, luring_enqueue, s);
+        } else if (raw_aio_req_result((RawAioReq *)data, res, &s->stats)) {
+            luring_enqueue(s, (RawAioReq *)data);
         }
     }
 }

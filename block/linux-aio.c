@@ -131,36 +131,12 @@ static void laio_prep(LinuxAioState *s, LaioRequest *req)
     io_set_eventfd(&req->iocb, s->efd);
 }
 
-static void laio_enqueue(LinuxAioState *s, RawAioReq *r)
+static void laio_enqueue(void *opaque, RawAioReq *r)
 {
+    LinuxAioState *s = opaque;
+
     QSIMPLEQ_INSERT_TAIL(&s->pending, r, next);
     s->n_pending++;
-}
-
-/* A kernel result for @r: finish it or queue its continuation. */
-static void laio_result(void *opaque, RawAioReq *r, int64_t res)
-{
-    LinuxAioState *s = opaque;
-    int ret;
-
-    if (raw_aio_account(r->type, r->qiov, &r->done, res, &ret)) {
-        raw_aio_req_finish(r, ret);
-        return;
-    }
-    if (res == -EAGAIN || res == -EINTR) {
-        s->stats.eagain++;
-    }
-    s->stats.resubmitted++;
-    laio_enqueue(s, r);
-}
-
-/* A member of a merged iocb that goes again alone. */
-static void laio_again(void *opaque, RawAioReq *r)
-{
-    LinuxAioState *s = opaque;
-
-    s->stats.resubmitted++;
-    laio_enqueue(s, r);
 }
 
 /* ---- completions ---- */
@@ -216,9 +192,13 @@ static void laio_process_completions(LinuxAioState *s)
             RawAioReq *head = lm->m.head;
 
             raw_aio_merge_put(&s->free_merges, &lm->m);
-            raw_aio_merge_result(head, res, laio_result, laio_again, s);
+            raw_aio_merge_result(head, res, &s->stats, laio_enqueue, s);
         } else {
-            laio_result(s, &container_of(ev.obj, LaioRequest, iocb)->r, res);
+            RawAioReq *r = &container_of(ev.obj, LaioRequest, iocb)->r;
+
+            if (raw_aio_req_result(r, res, &s->stats)) {
+                laio_enqueue(s, r);
+            }
         }
     }
 }

@@ -51,6 +51,21 @@ void raw_aio_req_finish(RawAioReq *req, int ret)
     }
 }
 
+bool raw_aio_req_result(RawAioReq *req, int64_t res, RawAioStats *stats)
+{
+    int ret;
+
+    if (raw_aio_account(req->type, req->qiov, &req->done, res, &ret)) {
+        raw_aio_req_finish(req, ret);
+        return false;
+    }
+    if (res == -EAGAIN || res == -EINTR) {
+        stats->eagain++;
+    }
+    stats->resubmitted++;
+    return true;
+}
+
 /* ---- merging ---- */
 
 /* Can @b share the submission that ends with @a, which holds @niov
@@ -91,7 +106,6 @@ void raw_aio_merge_build(RawAioMerge *m, RawAioReq *req, unsigned n)
 
     assert(n >= 2);
     m->head = req;
-    m->count = n;
     m->niov = 0;
     for (i = 0; i < n; i++, req = QSIMPLEQ_NEXT(req, next)) {
         assert(m->niov + req->qiov->niov <= RAW_AIO_MERGE_MAX_IOV);
@@ -102,31 +116,34 @@ void raw_aio_merge_build(RawAioMerge *m, RawAioReq *req, unsigned n)
     }
 }
 
-void raw_aio_merge_result(RawAioReq *head, int64_t res,
-                          void (*result)(void *opaque, RawAioReq *req,
-                                         int64_t res),
-                          void (*again)(void *opaque, RawAioReq *req),
+void raw_aio_merge_result(RawAioReq *head, int64_t res, RawAioStats *stats,
+                          void (*requeue)(void *opaque, RawAioReq *req),
                           void *opaque)
 {
     RawAioReq *req, *next;
 
     for (req = head; req; req = next) {
         int64_t size = (int64_t)req->qiov->size;
+        bool again;
 
         /* Read before the member can be woken and gone. */
         next = req->merge_next;
         req->merge_next = NULL;
         if (res >= size) {
             res -= size;
-            result(opaque, req, size);
+            again = raw_aio_req_result(req, size, stats);
         } else if (res > 0) {
             /* Covered in part: it continues alone from there. */
-            result(opaque, req, res);
+            again = raw_aio_req_result(req, res, stats);
             res = 0;
         } else {
             /* An error, a retry or a stop before this member. */
             req->no_merge = true;
-            again(opaque, req);
+            stats->resubmitted++;
+            again = true;
+        }
+        if (again) {
+            requeue(opaque, req);
         }
     }
 }

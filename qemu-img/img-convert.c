@@ -841,6 +841,7 @@ int img_convert(int argc, char **argv)
     bool writethrough = false, src_writethrough = false, created = false;
     bool copying = false, copy_range = false, explicit_min_sparse = false;
     bool new_unallocated = false;   /* created here, nothing preallocated */
+    const char *prealloc_opt;
     int64_t min_sparse = 8 * BDRV_SECTOR_SIZE;
     int num_workers = 8, json_fd = -1;
     bool explicit_workers = false;
@@ -1107,8 +1108,9 @@ int img_convert(int argc, char **argv)
             goto out;
         }
         created = is_local_file(out_filename);
-        new_unallocated = created && (!qemu_opt_get(opts, "preallocation") ||
-                          !strcmp(qemu_opt_get(opts, "preallocation"), "off"));
+        prealloc_opt = qemu_opt_get(opts, "preallocation");
+        new_unallocated = created &&
+                          (!prealloc_opt || !strcmp(prealloc_opt, "off"));
     }
 
     if (!img_parse_cache(cache, &flags, &writethrough, false)) {

@@ -108,12 +108,6 @@ int coroutine_fn bdrv_co_truncate(BdrvChild *child, int64_t offset, bool exact,
  * @write_flags: BDRV_REQ_FUA at most.  _from is the source side's entry
  * (a format calls it on its file child), _to the destination side's
  * (@src is the protocol node holding the data). */
-/* Whether a copy into @bs would be offloaded to the storage, not done by
- * the kernel through the page cache: false where the protocol says so
- * (file: ext2/3/4, tmpfs, ramfs, O_DIRECT) or a node on the way has no
- * copy offload at all; true where it may be (the copy can still fail
- * with -ENOTSUP, e.g. between two file systems). */
-bool bdrv_copy_range_offloads(BlockDriverState *bs);
 int coroutine_fn bdrv_co_copy_range(BdrvChild *src, int64_t src_offset,
                                     BdrvChild *dst, int64_t dst_offset,
                                     int64_t bytes, BdrvRequestFlags write_flags);
@@ -125,6 +119,12 @@ int coroutine_fn bdrv_co_copy_range_to(BdrvChild *dst, int64_t dst_offset,
                                        BlockDriverState *src,
                                        int64_t src_offset, int64_t bytes,
                                        BdrvRequestFlags write_flags);
+/* Whether a copy into @bs would be offloaded to the storage, not done by
+ * the kernel through the page cache: false where the protocol says so
+ * (file: ext2/3/4, tmpfs, ramfs, O_DIRECT) or a node on the way has no
+ * copy offload at all; true where it may be (the copy can still fail
+ * with -ENOTSUP, e.g. between two file systems). */
+bool bdrv_copy_range_offloads(BlockDriverState *bs);
 /* Status of @bs alone (see BDRV_BLOCK_* in block_int.h). */
 int coroutine_fn bdrv_co_block_status(BlockDriverState *bs, int64_t offset,
                                       int64_t bytes, int64_t *pnum,

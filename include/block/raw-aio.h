@@ -215,6 +215,10 @@ void raw_aio_req_vec(RawAioReq *req, struct iovec **iov, int *niov);
 /* Store @ret and wake the coroutine if it waits: from here on @req
  * belongs to that coroutine. */
 void raw_aio_req_finish(RawAioReq *req, int ret);
+/* A kernel result @res for @req: finishes it (raw_aio_account) and
+ * returns false, or counts a resubmission in @stats and returns true
+ * when the rest must be submitted again. */
+bool raw_aio_req_result(RawAioReq *req, int64_t res, RawAioStats *stats);
 
 /*
  * Merging.  Queued reads or writes that continue one another in a file
@@ -231,17 +235,16 @@ void raw_aio_req_finish(RawAioReq *req, int ret);
  * comes back, which raw_aio_merge_result() hands out: members covered
  * whole get their size, one covered in part gets the bytes it got (and
  * is continued alone from there), and the others — all of them after an
- * error or a retry — are marked no_merge and given back to go again
- * alone, so that each request gets exactly the result it would have got
- * alone.  A submission the kernel refuses outright is split the same
- * way by the engine.
+ * error or a retry — are marked no_merge to go again alone, so that
+ * each request gets exactly the result it would have got alone; every
+ * member to submit again goes to @requeue.  A submission the kernel
+ * refuses outright is split the same way by the engine.
  */
 #define RAW_AIO_MERGE_MAX_IOV 256
 #define RAW_AIO_MERGE_MAX_BYTES (1024 * 1024)
 
 typedef struct RawAioMerge {
     RawAioReq *head;            /* members in file order, via merge_next */
-    unsigned count;
     int niov;
     struct RawAioMerge *next_free;
     struct iovec iov[RAW_AIO_MERGE_MAX_IOV];
@@ -249,10 +252,8 @@ typedef struct RawAioMerge {
 
 unsigned raw_aio_merge_span(RawAioReq *req, unsigned max);
 void raw_aio_merge_build(RawAioMerge *m, RawAioReq *req, unsigned n);
-void raw_aio_merge_result(RawAioReq *head, int64_t res,
-                          void (*result)(void *opaque, RawAioReq *req,
-                                         int64_t res),
-                          void (*again)(void *opaque, RawAioReq *req),
+void raw_aio_merge_result(RawAioReq *head, int64_t res, RawAioStats *stats,
+                          void (*requeue)(void *opaque, RawAioReq *req),
                           void *opaque);
 /* Carriers of @size bytes (an engine may put its own data after the
  * RawAioMerge), kept on a free list. */

@@ -60,7 +60,7 @@ die() { n=$((n + 1)); echo "not ok $n - $*"; fail=1; }
 trace() {
     ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
         strace -f -qq -o trace \
-        -e trace=io_uring_setup,pread64,pwrite64,preadv,pwritev,copy_file_range "$@"
+        -e trace=io_uring_setup,pread64,pwrite64,preadv,pwritev,copy_file_range,fallocate "$@"
 }
 
 # Large data calls outside the ring: pread64/pwrite64/preadv/pwritev
@@ -196,10 +196,6 @@ fi
 blocks() { sync; stat -c %b "$1"; }
 zr_calls() { grep -cE '^[0-9]+ +fallocate\(.*FALLOC_FL_ZERO_RANGE' trace; }
 ph_calls() { grep -cE '^[0-9]+ +fallocate\(.*FALLOC_FL_PUNCH_HOLE' trace; }
-trace_fa() {
-    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-        strace -f -qq -o trace -e trace=fallocate "$@"
-}
 # Whether this file system allocates with FALLOC_FL_ZERO_RANGE at all.
 : > probe
 fallocate -z -l 4096 probe 2>/dev/null && zero_range=yes || zero_range=no
@@ -211,7 +207,7 @@ for sparse in "" "-S 0"; do
     "$QEMU_IMG" convert $sparse -O raw src.raw ref.raw
     "$QEMU_IMG" map --output=json ref.raw > ref.rmap
     # shellcheck disable=SC2086
-    if ! trace_fa "$OURS" convert $sparse -O raw src.raw out.raw; then
+    if ! trace "$OURS" convert $sparse -O raw src.raw out.raw; then
         die "$what failed"
         continue
     fi
@@ -235,7 +231,7 @@ for sparse in "" "-S 0"; do
 done
 rm -f out.raw ref.raw
 "$QEMU_IMG" convert -O raw -o preallocation=full src.raw ref.raw
-if trace_fa "$OURS" convert -O raw -o preallocation=full src.raw out.raw; then
+if trace "$OURS" convert -O raw -o preallocation=full src.raw out.raw; then
     [ "$(ph_calls)" -eq 0 ] && ok "preallocation=full: nothing freed" ||
         die "preallocation=full: $(ph_calls) FALLOC_FL_PUNCH_HOLE calls"
     [ "$(blocks out.raw)" = "$(blocks ref.raw)" ] &&
